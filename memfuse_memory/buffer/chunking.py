@@ -1,0 +1,100 @@
+"""Chunk strategies: how transferred rounds become texts to embed (pure, no I/O).
+
+all-MiniLM-L6-v2 reads at most 256 word pieces and silently ignores the rest, so the
+``contextual`` strategy splits long messages into overlapping windows and gives short ones
+their preceding turns as context, each chunk within a word budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from memfuse_memory.errors import ConfigError
+from memfuse_memory.models import Chunk, Round, StoredMessage
+
+
+class ChunkStrategy(Protocol):
+    """Turns the rounds of one transfer (one session, in order) into chunks."""
+
+    name: str
+
+    def chunk(self, rounds: Sequence[Round]) -> list[Chunk]: ...
+
+
+def _line(message: StoredMessage) -> str:
+    return f"{message.role}: {message.content}"
+
+
+class MessageChunkStrategy:
+    """One chunk per round: the round's messages as ``role: content`` lines."""
+
+    name = "message"
+
+    def chunk(self, rounds: Sequence[Round]) -> list[Chunk]:
+        return [
+            Chunk(
+                id=f"{r.id}:0",
+                round_id=r.id,
+                scope=r.scope,
+                text="\n".join(_line(m) for m in r.messages),
+                message_ids=tuple(m.id for m in r.messages),
+                created_at=r.created_at,
+            )
+            for r in rounds
+        ]
+
+
+class ContextualChunkStrategy:
+    """One chunk per message; long ones split into windows, short ones prefixed with earlier turns."""
+
+    name = "contextual"
+
+    def __init__(self, max_words: int) -> None:
+        self.max_words = max_words
+        self.overlap = max(1, max_words // 5)
+
+    def _windows(self, words: list[str]) -> list[str]:
+        step = self.max_words - self.overlap
+        return [" ".join(words[start : start + self.max_words]) for start in range(0, len(words) - self.overlap, step)]
+
+    def chunk(self, rounds: Sequence[Round]) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        history: list[StoredMessage] = []
+        for r in rounds:
+            for message in r.messages:
+                words = message.content.split()
+                if len(words) > self.max_words:
+                    texts = [f"{message.role}: {w}" for w in self._windows(words)]
+                else:
+                    budget = self.max_words - len(words)
+                    context: list[str] = []
+                    for earlier in reversed(history):
+                        size = len(earlier.content.split())
+                        if size > budget:
+                            break
+                        context.insert(0, _line(earlier))
+                        budget -= size
+                    texts = ["\n".join([*context, _line(message)])]
+                for n, text in enumerate(texts):
+                    chunks.append(
+                        Chunk(
+                            id=f"{r.id}:{message.id}:{n}",
+                            round_id=r.id,
+                            scope=r.scope,
+                            text=text,
+                            message_ids=(message.id,),
+                            created_at=message.created_at,
+                        )
+                    )
+                history.append(message)
+        return chunks
+
+
+def make_strategy(name: str, max_words: int) -> ChunkStrategy:
+    """The strategy a config names; an unknown name is an error, never silently replaced."""
+    if name == "message":
+        return MessageChunkStrategy()
+    if name == "contextual":
+        return ContextualChunkStrategy(max_words)
+    raise ConfigError(f"unknown chunk_strategy {name!r}: use 'message' or 'contextual'")

@@ -1,0 +1,128 @@
+"""HybridBuffer: transferred rounds kept twice, as chunks with embeddings and as the original
+rounds, in FIFO order until the MemoryService has stored them (pure, no I/O).
+
+Rounds leave only through :meth:`remove` after storage confirmed the write, so the buffer is
+never the only copy of anything in flight.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from memfuse_memory.models import Chunk, Round, Scope
+
+
+@dataclass(slots=True)
+class HybridEntry:
+    """One buffered round: its original messages and its chunks (vectors once embedded)."""
+
+    round: Round
+    chunks: list[Chunk]
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def embedded(self) -> bool:
+        return len(self.vectors) == len(self.chunks)
+
+
+class HybridBuffer:
+    """FIFO of rounds with their chunks; the oldest embedded rounds flush when over ``max_size``."""
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._entries: OrderedDict[str, HybridEntry] = OrderedDict()
+        self.flush_operations = 0
+        self.flushed_rounds = 0
+
+    def add(self, rounds: Sequence[Round], chunks: Sequence[Chunk]) -> None:
+        """Take the rounds of one transfer and the chunks built from them."""
+        by_round: dict[str, list[Chunk]] = {r.id: [] for r in rounds}
+        for chunk in chunks:
+            by_round[chunk.round_id].append(chunk)
+        for r in rounds:
+            self._entries[r.id] = HybridEntry(round=r, chunks=by_round[r.id])
+
+    def pending_chunks(self, limit: int) -> list[Chunk]:
+        """Up to ``limit`` chunks still without a vector, oldest first."""
+        pending: list[Chunk] = []
+        for entry in self._entries.values():
+            for chunk in entry.chunks:
+                if chunk.id not in entry.vectors:
+                    pending.append(chunk)
+                    if len(pending) == limit:
+                        return pending
+        return pending
+
+    def set_vectors(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Install embeddings; chunks whose round has gone meanwhile (deleted) are skipped."""
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            entry = self._entries.get(chunk.round_id)
+            if entry is not None:
+                entry.vectors[chunk.id] = vector
+
+    def due(self, everything: bool) -> list[HybridEntry]:
+        """Embedded entries to flush: all of them, or the oldest beyond ``max_size``."""
+        entries = list(self._entries.values())
+        if not everything:
+            entries = entries[: max(0, len(entries) - self.max_size)]
+        return [entry for entry in entries if entry.embedded]
+
+    def remove(self, round_ids: Sequence[str]) -> None:
+        """Drop rounds that storage has confirmed."""
+        removed = sum(1 for rid in round_ids if self._entries.pop(rid, None) is not None)
+        if removed:
+            self.flush_operations += 1
+            self.flushed_rounds += removed
+
+    def drop(self, predicate: Callable[[Scope], bool]) -> list[str]:
+        """Forget the rounds whose scope matches (they are being deleted); return their ids."""
+        gone = [rid for rid, entry in self._entries.items() if predicate(entry.round.scope)]
+        for rid in gone:
+            del self._entries[rid]
+        return gone
+
+    def search(self, query: np.ndarray, accept: Callable[[Scope], bool], limit: int) -> list[tuple[Chunk, float]]:
+        """Cosine similarity of the query to every embedded chunk in scope, best first."""
+        chunks: list[Chunk] = []
+        vectors: list[np.ndarray] = []
+        for entry in self._entries.values():
+            if not accept(entry.round.scope):
+                continue
+            for chunk in entry.chunks:
+                vector = entry.vectors.get(chunk.id)
+                if vector is not None:
+                    chunks.append(chunk)
+                    vectors.append(vector)
+        if not chunks:
+            return []
+        scores = np.stack(vectors) @ query
+        order = np.argsort(-scores)[:limit]
+        return [(chunks[i], float(scores[i])) for i in order]
+
+    def contains(self, round_id: str) -> bool:
+        return round_id in self._entries
+
+    def entries(self) -> list[HybridEntry]:
+        return list(self._entries.values())
+
+    @property
+    def round_count(self) -> int:
+        return len(self._entries)
+
+    @property
+    def chunk_count(self) -> int:
+        return sum(len(entry.chunks) for entry in self._entries.values())
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "round_count": self.round_count,
+            "chunk_count": self.chunk_count,
+            "pending_embeddings": sum(len(e.chunks) - len(e.vectors) for e in self._entries.values()),
+            "flush_operations": self.flush_operations,
+            "flushed_rounds": self.flushed_rounds,
+            "max_size": self.max_size,
+        }

@@ -1,0 +1,160 @@
+"""QueryBuffer: the LRU query cache with scope invalidation, and the pure result assembly
+(filter, dedupe, sort, truncate) that turns fused hits into the reply's results.
+
+A cached answer is never stale: every write, transfer, embedding, flush or delete in a user's
+scope drops that user's entries and bumps the user's generation, and an answer computed while
+the generation moved is not cached.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from memfuse_memory.models import Hit, QueryRequest, StoredMessage, iso, matches_filter, to_micros
+
+
+class QueryBuffer:
+    """LRU cache of query answers keyed by the whole :class:`QueryRequest`."""
+
+    def __init__(self, cache_size: int, max_size: int) -> None:
+        self.cache_size = cache_size
+        self.max_size = max_size
+        self._cache: OrderedDict[QueryRequest, list[dict[str, Any]]] = OrderedDict()
+        self._generations: dict[str, int] = {}
+        self._epoch = 0
+        self._lock = threading.Lock()
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.invalidations = 0
+        self._latencies_ms: deque[float] = deque(maxlen=1000)
+
+    def generation(self, user_id: str) -> tuple[int, int]:
+        """A token that changes whenever the user's data may have changed."""
+        with self._lock:
+            return (self._epoch, self._generations.get(user_id, 0))
+
+    def get(self, request: QueryRequest) -> list[dict[str, Any]] | None:
+        """A copy of the cached answer, or None (counted as a miss)."""
+        with self._lock:
+            cached = self._cache.get(request)
+            if cached is None:
+                self.cache_misses += 1
+                return None
+            self._cache.move_to_end(request)
+            self.cache_hits += 1
+        return copy.deepcopy(cached)
+
+    def put(self, request: QueryRequest, results: list[dict[str, Any]], generation: tuple[int, int]) -> None:
+        """Cache an answer unless the user's data changed since ``generation`` was read."""
+        if self.cache_size == 0:
+            return
+        with self._lock:
+            if (self._epoch, self._generations.get(request.user_id, 0)) != generation:
+                return
+            self._cache[request] = copy.deepcopy(results)
+            self._cache.move_to_end(request)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+
+    def invalidate(self, user_ids: set[str] | None = None) -> None:
+        """Drop the cached answers of these users (all users when None)."""
+        with self._lock:
+            if user_ids is None:
+                self._cache.clear()
+                self._epoch += 1
+                self.invalidations += 1
+                return
+            for user in user_ids:
+                self._generations[user] = self._generations.get(user, 0) + 1
+            for key in [key for key in self._cache if key.user_id in user_ids]:
+                del self._cache[key]
+            self.invalidations += 1
+
+    def record_latency(self, started: float) -> None:
+        with self._lock:
+            self._latencies_ms.append((time.perf_counter() - started) * 1000)
+
+    def assemble(
+        self,
+        request: QueryRequest,
+        hits: Sequence[Hit],
+        messages: Mapping[str, StoredMessage],
+        locate: Callable[[str], str],
+    ) -> list[dict[str, Any]]:
+        """Turn fused hits into results: scope re-checked, filters applied, one per message, sorted."""
+        wanted = request.filter_dict
+        limit = min(request.top_k, self.max_size)
+        chosen: list[tuple[Hit, StoredMessage]] = []
+        for hit in hits:
+            message = messages.get(hit.message_id)
+            if message is None or not _in_scope(message, request):
+                continue
+            if wanted and not matches_filter(message.metadata, wanted):
+                continue
+            chosen.append((hit, message))
+            if len(chosen) == limit:
+                break
+        if request.sort_by == "timestamp":
+            chosen.sort(key=lambda pair: (pair[1].created_at, pair[1].seq), reverse=request.order == "desc")
+        elif request.order == "asc":
+            chosen.reverse()
+        return [_result(hit, message, locate(message.round_id)) for hit, message in chosen]
+
+    def stats(self) -> dict[str, object]:
+        with self._lock:
+            latencies = sorted(self._latencies_ms)
+            total = self.cache_hits + self.cache_misses
+
+            def pct(p: float) -> float | None:
+                return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 3) if latencies else None
+
+            return {
+                "cache_hits": self.cache_hits,
+                "cache_misses": self.cache_misses,
+                "cache_hit_rate": round(self.cache_hits / total, 4) if total else None,
+                "cache_entries": len(self._cache),
+                "invalidations": self.invalidations,
+                "query_latency_ms": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99), "count": len(latencies)},
+            }
+
+
+def _in_scope(message: StoredMessage, request: QueryRequest) -> bool:
+    scope = message.scope
+    if scope.user_id != request.user_id:
+        return False
+    if request.session_id is not None and scope.session_id != request.session_id:
+        return False
+    if request.agent_id is not None and scope.agent_id != request.agent_id:
+        return False
+    stamp = to_micros(message.created_at)
+    if request.since is not None and stamp < request.since:
+        return False
+    return request.until is None or stamp <= request.until
+
+
+def _result(hit: Hit, message: StoredMessage, source: str) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "content": message.content,
+        "score": round(hit.score, 6),
+        "role": message.role,
+        "name": message.name,
+        "created_at": iso(message.created_at),
+        "session_id": message.scope.session_id,
+        "user_id": message.scope.user_id,
+        "agent_id": message.scope.agent_id,
+        "round_id": message.round_id,
+        "message_ids": [message.id],
+        "metadata": message.metadata,
+        "source": source,
+        "retrieval": {
+            "methods": list(hit.retrieved_by),
+            "keyword_score": hit.keyword,
+            "vector_similarity": hit.vector,
+        },
+    }

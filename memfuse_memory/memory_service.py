@@ -1,0 +1,81 @@
+"""MemoryService: the persistent side of the pipeline.
+
+It writes flushed HybridBuffer entries to the vector store (retried with backoff behind a
+circuit breaker) and only then marks their rounds stored in the message store, so a crash at
+any point leaves the round pending and it is simply re-indexed (chunk ids are deterministic, so
+the vector write is an idempotent upsert). It also answers the storage side of queries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+from memfuse_memory.buffer.hybrid_buffer import HybridEntry
+from memfuse_memory.config import RetryConfig
+from memfuse_memory.models import QueryRequest
+from memfuse_memory.resilience import CircuitBreaker, call_with_retry
+from memfuse_memory.storage.message_store import MessageStore
+from memfuse_memory.storage.vector_store import VectorFilter, VectorHit, VectorItem, VectorStore
+
+
+class MemoryService:
+    """Persists buffered chunks and queries the durable stores."""
+
+    def __init__(self, messages: MessageStore, vectors: VectorStore, retry: RetryConfig) -> None:
+        self.messages = messages
+        self.vectors = vectors
+        self.retry = retry
+        self.vector_breaker = CircuitBreaker(
+            "vector store", retry.breaker_failure_threshold, retry.breaker_reset_seconds
+        )
+        self.stored_chunks = 0
+        self.failed_writes = 0
+
+    def store(self, entries: Sequence[HybridEntry]) -> list[str]:
+        """Write the entries' vectors, then mark their rounds stored; return the round ids."""
+        by_user: dict[str, list[VectorItem]] = defaultdict(list)
+        for entry in entries:
+            for chunk in entry.chunks:
+                by_user[entry.round.scope.user_id].append(VectorItem(chunk, entry.vectors[chunk.id]))
+        try:
+            for user_id, items in by_user.items():
+                call_with_retry(
+                    lambda u=user_id, i=items: self.vectors.upsert(u, i), breaker=self.vector_breaker, config=self.retry
+                )
+        except Exception:
+            self.failed_writes += 1
+            raise
+        round_ids = [entry.round.id for entry in entries]
+        self.messages.mark_stored(round_ids)
+        self.stored_chunks += sum(len(items) for items in by_user.values())
+        return round_ids
+
+    def query_vectors(self, vector: np.ndarray, request: QueryRequest, limit: int) -> list[VectorHit]:
+        """Nearest stored chunks in the request's scope (one attempt: a query never waits on backoff)."""
+        where = VectorFilter(request.user_id, request.session_id, request.agent_id, request.since, request.until)
+        return call_with_retry(
+            lambda: self.vectors.query(vector, where, limit), breaker=self.vector_breaker, config=self.retry, attempts=1
+        )
+
+    def query_keywords(self, request: QueryRequest, limit: int) -> dict[str, float]:
+        """BM25 over every acknowledged message in scope (buffered or stored)."""
+        return self.messages.keyword_search(request, limit)
+
+    def delete_vectors(self, user_id: str, session_id: str | None) -> None:
+        """Remove a session's (or, with no session, a whole user's) vectors, retried with backoff."""
+        if session_id is None:
+            operation = lambda: self.vectors.delete_user(user_id)  # noqa: E731
+        else:
+            operation = lambda: self.vectors.delete_session(user_id, session_id)  # noqa: E731
+        call_with_retry(operation, breaker=self.vector_breaker, config=self.retry)
+
+    def stats(self) -> dict[str, object]:
+        return {
+            **self.messages.counts(),
+            "stored_chunks": self.stored_chunks,
+            "failed_writes": self.failed_writes,
+            "vector_store_breaker": self.vector_breaker.stats(),
+        }

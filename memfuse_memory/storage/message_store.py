@@ -1,0 +1,320 @@
+"""The message store: SQLite in WAL mode, the durable source of truth.
+
+Every acknowledged message is committed here before ``add`` returns; the buffers and the vector
+index are derived from it. Rounds carry a ``stored`` flag, set once their vectors are in the
+vector store, so a restart re-indexes exactly what was acknowledged but not yet stored. An FTS5
+table over message contents (kept in step by triggers, in the same transaction as the insert)
+is the keyword store, so keyword search sees a message the moment ``add`` returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from memfuse_memory.errors import DuplicateMessageError, StorageError
+from memfuse_memory.models import QueryRequest, Round, Scope, StoredMessage, from_micros, to_micros
+from memfuse_memory.ranking.keywords import fts_query
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS rounds (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT    NOT NULL UNIQUE,
+    user_id    TEXT    NOT NULL,
+    agent_id   TEXT,
+    session_id TEXT    NOT NULL,
+    created_us INTEGER NOT NULL,
+    stored     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS rounds_pending ON rounds (seq) WHERE stored = 0;
+CREATE INDEX IF NOT EXISTS rounds_scope ON rounds (user_id, session_id);
+CREATE TABLE IF NOT EXISTS messages (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT    NOT NULL UNIQUE,
+    round_seq  INTEGER NOT NULL REFERENCES rounds (seq) ON DELETE CASCADE,
+    user_id    TEXT    NOT NULL,
+    user_token TEXT    NOT NULL,
+    agent_id   TEXT,
+    session_id TEXT    NOT NULL,
+    role       TEXT    NOT NULL,
+    content    TEXT    NOT NULL,
+    name       TEXT,
+    created_us INTEGER NOT NULL,
+    metadata   TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_session ON messages (user_id, session_id, seq);
+CREATE INDEX IF NOT EXISTS messages_round ON messages (round_seq);
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
+    content, user_token,
+    content = 'messages', content_rowid = 'seq',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, content, user_token) VALUES (new.seq, new.content, new.user_token);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content, user_token)
+    VALUES ('delete', old.seq, old.content, old.user_token);
+END;
+"""
+
+_MESSAGE_COLUMNS = (
+    "m.seq, m.id, m.role, m.content, m.name, m.created_us, m.metadata, m.user_id, m.agent_id, m.session_id, r.id"
+)
+
+
+def user_token(user_id: str) -> str:
+    """An opaque word standing for a user inside the FTS index, so user scoping is an index lookup."""
+    return "u" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:24]
+
+
+def _message(row: sqlite3.Row | tuple[Any, ...]) -> StoredMessage:
+    seq, mid, role, content, name, created_us, metadata, user_id, agent_id, session_id, round_id = row
+    return StoredMessage(
+        id=mid,
+        role=role,
+        content=content,
+        name=name,
+        created_at=from_micros(created_us),
+        metadata=json.loads(metadata),
+        scope=Scope(user_id=user_id, session_id=session_id, agent_id=agent_id),
+        round_id=round_id,
+        seq=seq,
+    )
+
+
+class MessageStore:
+    """Thread-safe access to the SQLite file: one connection per thread, WAL, short transactions."""
+
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection().executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(f"cannot open the message store at {path}: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StorageError("the message store is closed")
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_ms / 1000
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                with suppress(sqlite3.Error):
+                    conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def append_rounds(self, rounds: Sequence[Round]) -> None:
+        """Commit rounds and their messages durably (and into the FTS index) in one transaction."""
+        try:
+            with self._write() as conn:
+                for round_ in rounds:
+                    scope = round_.scope
+                    token = user_token(scope.user_id)
+                    cursor = conn.execute(
+                        "INSERT INTO rounds (id, user_id, agent_id, session_id, created_us) VALUES (?, ?, ?, ?, ?)",
+                        (round_.id, scope.user_id, scope.agent_id, scope.session_id, to_micros(round_.created_at)),
+                    )
+                    round_.seq = int(cursor.lastrowid or 0)
+                    conn.executemany(
+                        "INSERT INTO messages (id, round_seq, user_id, user_token, agent_id, session_id, role, content,"
+                        " name, created_us, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            (
+                                m.id,
+                                round_.seq,
+                                scope.user_id,
+                                token,
+                                scope.agent_id,
+                                scope.session_id,
+                                m.role,
+                                m.content,
+                                m.name,
+                                to_micros(m.created_at),
+                                json.dumps(m.metadata, ensure_ascii=False),
+                            )
+                            for m in round_.messages
+                        ],
+                    )
+        except sqlite3.IntegrityError as exc:
+            taken = self._existing_ids([m.id for r in rounds for m in r.messages])
+            if taken:
+                raise DuplicateMessageError(f"message id(s) already stored: {', '.join(sorted(taken))}") from exc
+            raise StorageError(f"cannot store {len(rounds)} round(s): {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot store {len(rounds)} round(s): {exc}") from exc
+
+    def _existing_ids(self, ids: Sequence[str]) -> set[str]:
+        marks = ",".join("?" * len(ids))
+        rows = self._connection().execute(f"SELECT id FROM messages WHERE id IN ({marks})", list(ids)).fetchall()
+        return {row[0] for row in rows}
+
+    def mark_stored(self, round_ids: Sequence[str]) -> None:
+        """Record that these rounds' vectors are in the vector store."""
+        if not round_ids:
+            return
+        try:
+            with self._write() as conn:
+                conn.executemany("UPDATE rounds SET stored = 1 WHERE id = ?", [(rid,) for rid in round_ids])
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot mark {len(round_ids)} round(s) stored: {exc}") from exc
+
+    def delete_session(self, user_id: str, session_id: str) -> int:
+        """Delete a session's rounds and messages; return how many messages went."""
+        return self._delete("user_id = ? AND session_id = ?", (user_id, session_id))
+
+    def delete_user(self, user_id: str) -> int:
+        """Delete every round and message of a user; return how many messages went."""
+        return self._delete("user_id = ?", (user_id,))
+
+    def _delete(self, where: str, args: tuple[str, ...]) -> int:
+        try:
+            with self._write() as conn:
+                count = conn.execute(f"SELECT COUNT(*) FROM messages WHERE {where}", args).fetchone()[0]
+                conn.execute(f"DELETE FROM messages WHERE {where}", args)
+                conn.execute(f"DELETE FROM rounds WHERE {where}", args)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot delete messages: {exc}") from exc
+        return int(count)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return self._connection().execute(sql, list(args)).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"message store read failed: {exc}") from exc
+
+    def pending_rounds(self) -> list[Round]:
+        """Rounds acknowledged but not yet in the vector store, in the order they were added."""
+        rows = self._read(
+            f"SELECT {_MESSAGE_COLUMNS}, r.seq FROM rounds r JOIN messages m ON m.round_seq = r.seq "
+            "WHERE r.stored = 0 ORDER BY r.seq, m.seq",
+            (),
+        )
+        rounds: dict[str, Round] = {}
+        for row in rows:
+            message = _message(row[:-1])
+            current = rounds.get(message.round_id)
+            if current is None:
+                current = rounds[message.round_id] = Round(
+                    id=message.round_id, scope=message.scope, messages=[], seq=row[-1]
+                )
+            current.messages.append(message)
+        return list(rounds.values())
+
+    def session_messages(
+        self, user_id: str, session_id: str, *, pending_only: bool, limit: int | None, order: str
+    ) -> list[StoredMessage]:
+        """A session's messages in the order they were added; ``limit`` keeps the latest ones."""
+        sql = (
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN rounds r ON r.seq = m.round_seq "
+            "WHERE m.user_id = ? AND m.session_id = ?"
+        )
+        if pending_only:
+            sql += " AND r.stored = 0"
+        sql += " ORDER BY m.seq DESC"
+        args: list[Any] = [user_id, session_id]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        messages = [_message(row) for row in self._read(sql, args)]
+        if order == "asc":
+            messages.reverse()
+        return messages
+
+    def messages_by_id(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
+        """The stored messages among ``ids``; missing (deleted) ids are left out."""
+        found: dict[str, StoredMessage] = {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            rows = self._read(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN rounds r ON r.seq = m.round_seq "
+                f"WHERE m.id IN ({marks})",
+                part,
+            )
+            for row in rows:
+                message = _message(row)
+                found[message.id] = message
+        return found
+
+    def keyword_search(self, request: QueryRequest, limit: int) -> dict[str, float]:
+        """BM25 over message contents within the request's scope: message id -> score (higher is better)."""
+        match = fts_query(request.text)
+        if match is None:
+            return {}
+        expression = f'user_token : "{user_token(request.user_id)}" AND content : ({match})'
+        sql = (
+            "SELECT m.id, bm25(messages_fts, 1.0, 0.0) FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid "
+            "WHERE messages_fts MATCH ? AND m.user_id = ?"
+        )
+        args: list[Any] = [expression, request.user_id]
+        if request.session_id is not None:
+            sql += " AND m.session_id = ?"
+            args.append(request.session_id)
+        if request.agent_id is not None:
+            sql += " AND m.agent_id = ?"
+            args.append(request.agent_id)
+        if request.since is not None:
+            sql += " AND m.created_us >= ?"
+            args.append(request.since)
+        if request.until is not None:
+            sql += " AND m.created_us <= ?"
+            args.append(request.until)
+        sql += " ORDER BY bm25(messages_fts, 1.0, 0.0) LIMIT ?"
+        args.append(limit)
+        return {mid: -float(score) for mid, score in self._read(sql, args)}
+
+    def counts(self) -> dict[str, int]:
+        """Messages, rounds and rounds pending (not yet in the vector store)."""
+        row = self._read(
+            "SELECT (SELECT COUNT(*) FROM messages), (SELECT COUNT(*) FROM rounds), "
+            "(SELECT COUNT(*) FROM rounds WHERE stored = 0)",
+            (),
+        )[0]
+        return {"messages": int(row[0]), "rounds": int(row[1]), "pending_rounds": int(row[2])}
+
+    def users(self) -> list[str]:
+        return [row[0] for row in self._read("SELECT DISTINCT user_id FROM rounds", ())]

@@ -1,0 +1,200 @@
+"""The background index worker: embeds buffered chunks in batches and flushes the HybridBuffer.
+
+It runs on its own thread, so embedding never runs on an event loop and never while the buffer
+lock is held: it snapshots pending chunks under the lock, embeds without it, then installs the
+vectors under the lock. Failures are retried with backoff (see :mod:`memfuse_memory.resilience`);
+after that the work stays pending and is tried again later, and waiting flushers are told.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection
+
+from memfuse_memory.buffer.hybrid_buffer import HybridEntry
+from memfuse_memory.buffer.round_buffer import ScopeKey
+from memfuse_memory.buffer.write_buffer import WriteBuffer
+from memfuse_memory.config import RetryConfig
+from memfuse_memory.embedding.base import Embedder
+from memfuse_memory.errors import EmbeddingError, FlushTimeoutError, MemFuseError, StorageUnavailableError
+from memfuse_memory.memory_service import MemoryService
+from memfuse_memory.resilience import CircuitBreaker, backoff_delay, call_with_retry
+
+log = logging.getLogger(__name__)
+
+
+class IndexWorker:
+    """Producer/consumer: ``add`` produces rounds, this thread consumes them into storage."""
+
+    def __init__(
+        self,
+        write_buffer: WriteBuffer,
+        embedder: Embedder,
+        memory: MemoryService,
+        *,
+        batch_size: int,
+        retry: RetryConfig,
+        idle_seconds: float,
+        storage_lock: threading.Lock,
+        on_change: Callable[[set[str]], None],
+    ) -> None:
+        self._buffer = write_buffer
+        self._embedder = embedder
+        self._memory = memory
+        self._batch_size = batch_size
+        self._retry = retry
+        self._idle_seconds = idle_seconds
+        self._tick = min(1.0, idle_seconds / 4)
+        self._storage_lock = storage_lock
+        self._on_change = on_change
+        self.embed_breaker = CircuitBreaker(
+            "embedding model", retry.breaker_failure_threshold, retry.breaker_reset_seconds
+        )
+        self._cond = write_buffer.changed
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._flush_requested = 0
+        self._flush_served = 0
+        self._retry_at = 0.0
+        self._failed_passes = 0
+        self.failures = 0
+        self.last_error: MemFuseError | None = None
+        self.embedded_chunks = 0
+        self.embed_batches = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="memfuse-index-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- waiting ------------------------------------------------------------------------------
+
+    def wait_stored(self, round_ids: Collection[str], timeout: float | None) -> None:
+        """Block until none of ``round_ids`` is buffered; raise if a pass fails or time runs out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        hybrid = self._buffer.hybrid_buffer
+        with self._cond:
+            failures_at_start = self.failures
+            self._flush_requested += 1
+            self._retry_at = 0.0
+            self._cond.notify_all()
+            while any(hybrid.contains(rid) for rid in round_ids):
+                if self.failures > failures_at_start and self.last_error is not None:
+                    error = self.last_error
+                    kind = EmbeddingError if isinstance(error, EmbeddingError) else StorageUnavailableError
+                    raise kind(f"flush did not complete, the data stays pending and is retried: {error}") from error
+                if not self.alive:
+                    raise StorageUnavailableError("the index worker is not running")
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise FlushTimeoutError(f"flush did not complete within {timeout} s; the data stays pending")
+                self._cond.wait(timeout=0.5 if remaining is None else min(0.5, remaining))
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _work_waiting(self) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        hybrid = self._buffer.hybrid_buffer
+        return self._flush_served < self._flush_requested or bool(hybrid.pending_chunks(1)) or bool(hybrid.due(False))
+
+    def _run(self) -> None:
+        next_idle_check = time.monotonic() + self._tick
+        while True:
+            with self._cond:
+                while not self._stopping and not self._work_waiting() and time.monotonic() < next_idle_check:
+                    self._cond.wait(timeout=max(0.0, min(self._tick, next_idle_check - time.monotonic())))
+                if self._stopping:
+                    return
+                request = self._flush_requested
+                wanted = self._flush_served < request
+            idle: set[ScopeKey] | None = None
+            if time.monotonic() >= next_idle_check:
+                next_idle_check = time.monotonic() + self._tick
+                idle = self._buffer.idle_keys(self._idle_seconds) or None
+            if time.monotonic() < self._retry_at:
+                continue
+            ok = self._embed_pending() and self._flush(wanted, idle)
+            if ok:
+                self._failed_passes = 0
+                if idle:
+                    self._buffer.forget_idle(idle)
+                with self._cond:
+                    self._flush_served = max(self._flush_served, request)
+                    self._cond.notify_all()
+
+    def _fail(self, error: MemFuseError) -> None:
+        self._failed_passes += 1
+        log.warning("index worker pass failed (data stays pending): %s", error)
+        with self._cond:
+            self.failures += 1
+            self.last_error = error
+            self._retry_at = time.monotonic() + backoff_delay(self._retry, self._failed_passes)
+            self._cond.notify_all()
+
+    def _embed_pending(self) -> bool:
+        while True:
+            with self._cond:
+                chunks = self._buffer.hybrid_buffer.pending_chunks(self._batch_size)
+            if not chunks:
+                return True
+            texts = [chunk.text for chunk in chunks]
+            try:
+                vectors = call_with_retry(
+                    lambda texts=texts: self._embedder.embed(texts),
+                    breaker=self.embed_breaker,
+                    config=self._retry,
+                    error=EmbeddingError,
+                )
+                if vectors.shape != (len(chunks), self._embedder.dimension):
+                    raise EmbeddingError(f"embedder returned shape {vectors.shape} for {len(chunks)} texts")
+            except EmbeddingError as exc:
+                self._fail(exc)
+                return False
+            with self._cond:
+                self._buffer.hybrid_buffer.set_vectors(chunks, vectors)
+                self.embedded_chunks += len(chunks)
+                self.embed_batches += 1
+                self._cond.notify_all()
+            self._on_change({chunk.scope.user_id for chunk in chunks})
+
+    def _flush(self, everything: bool, idle: set[ScopeKey] | None) -> bool:
+        with self._storage_lock:
+            entries: list[HybridEntry] = self._buffer.due(everything, idle)
+            if not entries:
+                return True
+            try:
+                round_ids = self._memory.store(entries)
+            except MemFuseError as exc:
+                self._fail(exc)
+                return False
+            except Exception as exc:  # a store bug must not kill the worker; keep the data pending
+                self._fail(StorageUnavailableError(f"storing {len(entries)} round(s) failed: {exc}"))
+                return False
+            with self._cond:
+                self._buffer.hybrid_buffer.remove(round_ids)
+                self._cond.notify_all()
+        self._on_change({entry.round.scope.user_id for entry in entries})
+        return True
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "alive": self.alive,
+            "embedded_chunks": self.embedded_chunks,
+            "embed_batches": self.embed_batches,
+            "failures": self.failures,
+            "last_error": None if self.last_error is None else str(self.last_error),
+            "embedding_breaker": self.embed_breaker.stats(),
+        }
