@@ -1,0 +1,1 @@
+"""LangChain adapters for memfuse-memory."""

@@ -1,0 +1,110 @@
+"""Test doubles: a deterministic bag-of-words embedder and an in-memory vector store."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from memfuse_memory.errors import EmbeddingError
+from memfuse_memory.models import to_micros
+from memfuse_memory.storage.vector_store import VectorFilter, VectorHit, VectorItem
+
+_WORD = re.compile(r"\w+")
+
+
+class FakeEmbedder:
+    """Hashes lower-cased words into a fixed number of buckets; texts sharing words are similar."""
+
+    def __init__(self, dimension: int = 64) -> None:
+        self._dimension = dimension
+        self.calls = 0
+        self.texts = 0
+        self.fail_next = 0
+        self.lock = threading.Lock()
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self.lock:
+            self.calls += 1
+            if self.fail_next:
+                self.fail_next -= 1
+                raise EmbeddingError("fake embedder told to fail")
+            self.texts += len(texts)
+        rows = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "little")
+                rows[i, bucket % self._dimension] += 1.0
+            norm = np.linalg.norm(rows[i])
+            rows[i] = rows[i] / norm if norm else rows[i]
+            if not norm:
+                rows[i, 0] = 1.0
+        return rows
+
+
+class MemoryVectorStore:
+    """A VectorStore kept in a dict, partitioned by user like the Chroma one; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, VectorItem]] = {}
+        self.down = False
+        self.upserts = 0
+        self.lock = threading.Lock()
+
+    def _check(self) -> None:
+        if self.down:
+            raise ConnectionError("vector store is down")
+
+    def upsert(self, user_id: str, items: Sequence[VectorItem]) -> None:
+        self._check()
+        with self.lock:
+            self.upserts += 1
+            bucket = self.items.setdefault(user_id, {})
+            for item in items:
+                bucket[item.chunk.id] = item
+
+    def query(self, vector: np.ndarray, where: VectorFilter, limit: int) -> list[VectorHit]:
+        self._check()
+        with self.lock:
+            candidates = list(self.items.get(where.user_id, {}).values())
+        hits = []
+        for item in candidates:
+            scope, stamp = item.chunk.scope, to_micros(item.chunk.created_at)
+            if where.session_id is not None and scope.session_id != where.session_id:
+                continue
+            if where.agent_id is not None and scope.agent_id != where.agent_id:
+                continue
+            if where.since is not None and stamp < where.since:
+                continue
+            if where.until is not None and stamp > where.until:
+                continue
+            hits.append(VectorHit(item.chunk.id, item.chunk.message_ids, float(item.vector @ vector)))
+        return sorted(hits, key=lambda hit: -hit.similarity)[:limit]
+
+    def delete_session(self, user_id: str, session_id: str) -> None:
+        self._check()
+        with self.lock:
+            bucket = self.items.get(user_id, {})
+            for key in [k for k, item in bucket.items() if item.chunk.scope.session_id == session_id]:
+                del bucket[key]
+
+    def delete_user(self, user_id: str) -> None:
+        self._check()
+        with self.lock:
+            self.items.pop(user_id, None)
+
+    def close(self) -> None:
+        pass
+
+    def count(self, user_id: str | None = None) -> int:
+        with self.lock:
+            if user_id is not None:
+                return len(self.items.get(user_id, {}))
+            return sum(len(bucket) for bucket in self.items.values())
