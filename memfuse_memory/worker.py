@@ -82,15 +82,24 @@ class IndexWorker:
     # -- waiting ------------------------------------------------------------------------------
 
     def wait_stored(self, round_ids: Collection[str], timeout: float | None) -> None:
-        """Block until none of ``round_ids`` is buffered; raise if a pass fails or time runs out."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        """Block until none of ``round_ids`` is buffered (a full flush is requested)."""
         hybrid = self._buffer.hybrid_buffer
+        self._wait(lambda: not any(hybrid.contains(rid) for rid in round_ids), timeout, flush=True)
+
+    def wait_caught_up(self, timeout: float | None) -> None:
+        """Block until every buffered chunk is embedded and the HybridBuffer is within max_size."""
+        hybrid = self._buffer.hybrid_buffer
+        self._wait(lambda: not hybrid.pending_chunks(1) and not hybrid.due(False), timeout, flush=False)
+
+    def _wait(self, done: Callable[[], bool], timeout: float | None, *, flush: bool) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             failures_at_start = self.failures
-            self._flush_requested += 1
+            if flush:
+                self._flush_requested += 1
             self._retry_at = 0.0
             self._cond.notify_all()
-            while any(hybrid.contains(rid) for rid in round_ids):
+            while not done():
                 if self.failures > failures_at_start and self.last_error is not None:
                     error = self.last_error
                     kind = EmbeddingError if isinstance(error, EmbeddingError) else StorageUnavailableError
