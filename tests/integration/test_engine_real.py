@@ -1,0 +1,91 @@
+"""The whole pipeline with the real MiniLM, embedded Chroma, tiktoken and SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import chromadb
+
+from memfuse_memory import BlockingBufferService, BufferService
+from memfuse_memory.storage.vector_store import collection_name
+from memfuse_memory.tokens import get_encoding
+
+FACTS = [
+    ("I adopted a little kitten last spring and named her Miso.", "What a sweet name for a kitten!"),
+    ("My sister lives in Lisbon and works as an architect.", "Lisbon is a beautiful city."),
+    ("I am allergic to peanuts, so I avoid satay.", "Good to know, I will keep that in mind."),
+    ("Next month I start training for the Berlin marathon.", "Good luck with the training!"),
+    ("I drive an old blue Volvo station wagon.", "Classic car."),
+    ("My favourite dessert is pistachio ice cream.", "Delicious choice."),
+]
+
+
+def add_facts(memory: BlockingBufferService, user: str = "alice") -> list[str]:
+    ids: list[str] = []
+    for n, (said, answered) in enumerate(FACTS):
+        reply = memory.add(
+            [{"role": "user", "content": said, "metadata": {"n": n}}, {"role": "assistant", "content": answered}],
+            session_id=f"s{n % 2}",
+            user_id=user,
+        )
+        ids.extend(reply["data"]["message_ids"])
+    return ids
+
+
+def test_semantic_recall_without_shared_words_in_buffer_and_storage(tmp_path: Path) -> None:
+    with BlockingBufferService.from_config(data_dir=tmp_path, buffer__round_buffer__max_size=1) as memory:
+        add_facts(memory)
+        memory.engine.worker.wait_caught_up(None)
+        buffered = memory.query("which pet do I own?", top_k=3, user_id="alice")["data"]["results"]
+        assert any("Miso" in r["content"] for r in buffered)
+        assert {r["source"] for r in buffered} <= {"hybrid_buffer", "storage", "round_buffer"}
+        memory.flush_all()
+        stored = memory.query("food I must never eat", top_k=3, user_id="alice")["data"]["results"]
+        assert "peanuts" in stored[0]["content"]
+        assert stored[0]["source"] == "storage" and "vector" in stored[0]["retrieval"]["methods"]
+        assert stored[0]["metadata"] == {"n": 2}
+
+
+def test_round_buffer_counts_tokens_with_tiktoken(tmp_path: Path) -> None:
+    with BlockingBufferService.from_config(data_dir=tmp_path) as memory:
+        text = "Tokens are counted with the gpt-4o-mini encoding, not by words."
+        memory.add([{"role": "user", "content": text}], session_id="t")
+        expected = len(get_encoding("gpt-4o-mini").encode_ordinary(text)) + 3
+        assert memory.get_stats()["round_buffer"]["current_tokens"] == expected
+
+
+def test_reopen_keeps_history_and_vectors_and_delete_user_drops_collection(tmp_path: Path) -> None:
+    with BlockingBufferService.from_config(data_dir=tmp_path) as memory:
+        ids = add_facts(memory)
+        add_facts(memory, user="bob")
+    with BlockingBufferService.from_config(data_dir=tmp_path) as memory:
+        history = [
+            m["id"]
+            for session in ("s0", "s1")
+            for m in memory.get_messages_by_session(session, user_id="alice")["data"]["messages"]
+        ]
+        assert sorted(history) == sorted(ids)
+        assert memory.get_stats()["storage"]["pending_rounds"] == 0
+        hit = memory.query("where does my sibling live", top_k=3, user_id="alice")["data"]["results"]
+        assert any("Lisbon" in r["content"] for r in hit)
+        memory.delete_user("bob")
+        assert memory.query("Lisbon", user_id="bob")["data"]["results"] == []
+    client = chromadb.PersistentClient(
+        path=str(tmp_path / "chroma"), settings=chromadb.Settings(anonymized_telemetry=False)
+    )
+    names = {c.name for c in client.list_collections()}
+    assert collection_name("alice") in names and collection_name("bob") not in names
+
+
+async def test_async_api_and_contextual_strategy_end_to_end(tmp_path: Path) -> None:
+    long_turn = "I keep a travel diary. " + " ".join(f"Day {d} we walked around the old town." for d in range(60))
+    long_turn += " On the last day we finally saw the northern lights over the fjord."
+    service = BufferService.from_config(data_dir=tmp_path, buffer__hybrid_buffer__chunk_strategy="contextual")
+    async with service:
+        await service.add(
+            [{"role": "user", "content": long_turn}, {"role": "assistant", "content": "Wonderful."}], "trip"
+        )
+        await service.flush_all()
+        results = (await service.query("aurora borealis sighting", top_k=3))["data"]["results"]
+        assert results and results[0]["content"] == long_turn
+        assert service.get_stats()["storage"]["stored_chunks"] > 2  # the long turn was split into windows
