@@ -7,6 +7,7 @@ rejected with a :class:`~memfuse_memory.errors.ConfigError` that names them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -215,3 +216,21 @@ def load_config(
         return MemFuseConfig.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration: {_describe(exc)}") from exc
+
+
+def config_reference_markdown() -> str:
+    """The configuration reference table of the README, generated from the models' fields."""
+    rows = ["| key | default | meaning |", "| --- | --- | --- |"]
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                walk(annotation, f"{prefix}{name}.")
+                continue
+            default = field.default
+            shown = default.as_posix() if isinstance(default, Path) else default
+            rows.append(f"| `{prefix}{name}` | `{json.dumps(shown)}` | {field.description or ''} |")
+
+    walk(MemFuseConfig, "")
+    return "\n".join(rows)
