@@ -308,7 +308,7 @@ class Engine:
         results = self.query_buffer.get(request)
         if results is None:
             return None
-        self.query_buffer.record_latency(started)
+        self.query_buffer.latency.since(started)
         return _ok({"results": results, "total": len(results), "cached": True, "degraded": False, "errors": []})
 
     def run_query(self, request: QueryRequest, *, use_cache: bool = True) -> dict[str, Any]:
@@ -323,7 +323,7 @@ class Engine:
         results, errors = self._search(request)
         if not errors:
             self.query_buffer.put(request, results, generation)
-        self.query_buffer.record_latency(started)
+        self.query_buffer.latency.since(started)
         return _ok(
             {"results": results, "total": len(results), "cached": False, "degraded": bool(errors), "errors": errors}
         )
@@ -432,6 +432,7 @@ class Engine:
                 "total_messages": write["total_messages"],
                 "total_transfers": write["total_transfers"],
                 "transferred_rounds": write["transferred_rounds"],
+                "transfer_latency_ms": write["transfer_latency_ms"],
                 "component_health": health,
             },
             "round_buffer": write["round_buffer"],

@@ -20,6 +20,7 @@ from memfuse_memory.config import RetryConfig
 from memfuse_memory.embedding.base import Embedder
 from memfuse_memory.errors import EmbeddingError, FlushTimeoutError, MemFuseError, StorageUnavailableError
 from memfuse_memory.memory_service import MemoryService
+from memfuse_memory.metrics import LatencyRecorder
 from memfuse_memory.resilience import CircuitBreaker, backoff_delay, call_with_retry
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ class IndexWorker:
         self.last_error: MemFuseError | None = None
         self.embedded_chunks = 0
         self.embed_batches = 0
+        self.embed_latency = LatencyRecorder()
+        self.flush_latency = LatencyRecorder()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="memfuse-index-worker", daemon=True)
@@ -160,6 +163,7 @@ class IndexWorker:
             if not chunks:
                 return True
             texts = [chunk.text for chunk in chunks]
+            started = time.perf_counter()
             try:
                 vectors = call_with_retry(
                     lambda texts=texts: self._embedder.embed(texts),
@@ -176,6 +180,7 @@ class IndexWorker:
                 self._buffer.hybrid_buffer.set_vectors(chunks, vectors)
                 self.embedded_chunks += len(chunks)
                 self.embed_batches += 1
+                self.embed_latency.since(started)
                 self._cond.notify_all()
             self._on_change({chunk.scope.user_id for chunk in chunks})
 
@@ -184,6 +189,7 @@ class IndexWorker:
             entries: list[HybridEntry] = self._buffer.due(everything, idle)
             if not entries:
                 return True
+            started = time.perf_counter()
             try:
                 round_ids = self._memory.store(entries)
             except MemFuseError as exc:
@@ -195,6 +201,7 @@ class IndexWorker:
             with self._cond:
                 self._buffer.hybrid_buffer.remove(round_ids)
                 self._cond.notify_all()
+            self.flush_latency.since(started)
         self._on_change({entry.round.scope.user_id for entry in entries})
         return True
 
@@ -203,6 +210,8 @@ class IndexWorker:
             "alive": self.alive,
             "embedded_chunks": self.embedded_chunks,
             "embed_batches": self.embed_batches,
+            "embed_batch_latency_ms": self.embed_latency.summary(),
+            "flush_latency_ms": self.flush_latency.summary(),
             "failures": self.failures,
             "last_error": None if self.last_error is None else str(self.last_error),
             "embedding_breaker": self.embed_breaker.stats(),

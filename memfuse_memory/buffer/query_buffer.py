@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import copy
 import threading
-import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from memfuse_memory.metrics import LatencyRecorder
 from memfuse_memory.models import Hit, QueryRequest, StoredMessage, iso, matches_filter, to_micros
 
 
@@ -31,7 +31,7 @@ class QueryBuffer:
         self.cache_hits = 0
         self.cache_misses = 0
         self.invalidations = 0
-        self._latencies_ms: deque[float] = deque(maxlen=1000)
+        self.latency = LatencyRecorder()
 
     def generation(self, user_id: str) -> tuple[int, int]:
         """A token that changes whenever the user's data may have changed."""
@@ -75,10 +75,6 @@ class QueryBuffer:
                 del self._cache[key]
             self.invalidations += 1
 
-    def record_latency(self, started: float) -> None:
-        with self._lock:
-            self._latencies_ms.append((time.perf_counter() - started) * 1000)
-
     def assemble(
         self,
         request: QueryRequest,
@@ -107,19 +103,14 @@ class QueryBuffer:
 
     def stats(self) -> dict[str, object]:
         with self._lock:
-            latencies = sorted(self._latencies_ms)
             total = self.cache_hits + self.cache_misses
-
-            def pct(p: float) -> float | None:
-                return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))], 3) if latencies else None
-
             return {
                 "cache_hits": self.cache_hits,
                 "cache_misses": self.cache_misses,
                 "cache_hit_rate": round(self.cache_hits / total, 4) if total else None,
                 "cache_entries": len(self._cache),
                 "invalidations": self.invalidations,
-                "query_latency_ms": {"p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99), "count": len(latencies)},
+                "query_latency_ms": self.latency.summary(),
             }
 
 

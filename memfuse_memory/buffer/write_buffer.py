@@ -16,6 +16,7 @@ from typing import Any
 from memfuse_memory.buffer.chunking import ChunkStrategy
 from memfuse_memory.buffer.hybrid_buffer import HybridBuffer, HybridEntry
 from memfuse_memory.buffer.round_buffer import RoundBuffer, ScopeKey, Transfer, Trigger
+from memfuse_memory.metrics import LatencyRecorder
 from memfuse_memory.models import Round, Scope
 from memfuse_memory.storage.message_store import MessageStore
 from memfuse_memory.tokens import TokenCounter
@@ -46,6 +47,7 @@ class WriteBuffer:
         self.total_messages = 0
         self.total_transfers = 0
         self.transferred_rounds = 0
+        self.transfer_latency = LatencyRecorder()
 
     def add_rounds(self, rounds: list[Round]) -> None:
         """Commit rounds durably in one transaction, then buffer them; the commit is the acknowledgement."""
@@ -73,9 +75,11 @@ class WriteBuffer:
 
     def _move(self, transfers: list[Transfer]) -> None:
         for transfer in transfers:
+            started = time.perf_counter()
             self.hybrid_buffer.add(transfer.rounds, self.strategy.chunk(transfer.rounds))
             self.total_transfers += 1
             self.transferred_rounds += len(transfer.rounds)
+            self.transfer_latency.since(started)
 
     def transfer_all(self, trigger: Trigger = "flush") -> set[str]:
         """Move every RoundBuffer session to the HybridBuffer; return the ids of all buffered rounds."""
@@ -142,6 +146,7 @@ class WriteBuffer:
                 "total_messages": self.total_messages,
                 "total_transfers": self.total_transfers,
                 "transferred_rounds": self.transferred_rounds,
+                "transfer_latency_ms": self.transfer_latency.summary(),
                 "round_buffer": self.round_buffer.stats(),
                 "hybrid_buffer": self.hybrid_buffer.stats(),
             }
