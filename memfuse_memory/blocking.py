@@ -87,6 +87,12 @@ class BlockingBufferService:
     def delete_user(self, user_id: str) -> dict[str, Any]:
         return self._engine.delete_user(user_id)
 
+    def delete_messages(self, message_ids: list[str], *, user_id: str = "default") -> dict[str, Any]:
+        return self._engine.delete_messages(message_ids, user_id=user_id)
+
+    def list_sessions(self, *, user_id: str = "default") -> dict[str, Any]:
+        return self._engine.list_sessions(user_id=user_id)
+
     def flush_all(self, timeout: float | None = None) -> dict[str, Any]:
         return self._engine.flush_all(timeout)
 

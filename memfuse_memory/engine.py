@@ -34,7 +34,7 @@ from memfuse_memory.errors import (
     StorageError,
 )
 from memfuse_memory.memory_service import MemoryService
-from memfuse_memory.models import QueryRequest, Round, Scope, check_id, validate_query, validate_round
+from memfuse_memory.models import QueryRequest, Round, Scope, check_id, iso, validate_query, validate_round
 from memfuse_memory.ranking.fusion import fuse
 from memfuse_memory.storage import dirlock
 from memfuse_memory.storage.message_store import MessageStore
@@ -268,6 +268,40 @@ class Engine:
                 self.write_buffer.drop(lambda s: s.user_id == user)
         self.query_buffer.invalidate({user})
         return _ok({"deleted_messages": count, "user_id": user})
+
+    def delete_messages(self, message_ids: Any, *, user_id: str = "default") -> dict[str, Any]:
+        """Remove single messages of a user from every store, buffer and cache, in one transaction.
+
+        Rounds left with other messages are re-indexed without the deleted ones.
+        """
+        self._running()
+        user = check_id(user_id, "user_id", self.config.limits)
+        if isinstance(message_ids, str) or not isinstance(message_ids, list | tuple | set) or not message_ids:
+            raise InvalidInputError("message_ids must be a non-empty list of message ids")
+        ids = [check_id(mid, "message id", self.config.limits, InvalidInputError) for mid in message_ids]
+        assert self.memory is not None and self.write_buffer is not None and self.store is not None
+        with self._storage_lock:
+            touched = self.store.rounds_of_messages(user, ids)
+            if touched:
+                self.memory.delete_vectors(user, None, touched)
+            with self.write_buffer.lock:
+                count, _emptied, partial = self.store.delete_messages(user, ids)
+                self.write_buffer.discard_rounds(set(touched))
+            for round_ in self.store.rounds_by_id(partial):
+                self.write_buffer.recover(round_)
+        self.query_buffer.invalidate({user})
+        return _ok({"deleted_messages": count, "user_id": user})
+
+    def list_sessions(self, *, user_id: str = "default") -> dict[str, Any]:
+        """A user's sessions, oldest first, with message counts and first/last message times."""
+        self._running()
+        user = check_id(user_id, "user_id", self.config.limits)
+        assert self.store is not None
+        sessions = [
+            {**row, "first_at": iso(row["first_at"]), "last_at": iso(row["last_at"])}
+            for row in self.store.sessions(user)
+        ]
+        return _ok({"sessions": sessions, "total": len(sessions)})
 
     # -- reads --------------------------------------------------------------------------------
 

@@ -64,9 +64,11 @@ class MemoryService:
         """BM25 over every acknowledged message in scope (buffered or stored)."""
         return self.messages.keyword_search(request, limit)
 
-    def delete_vectors(self, user_id: str, session_id: str | None) -> None:
-        """Remove a session's (or, with no session, a whole user's) vectors, retried with backoff."""
-        if session_id is None:
+    def delete_vectors(self, user_id: str, session_id: str | None, round_ids: Sequence[str] = ()) -> None:
+        """Remove vectors, retried with backoff: of some rounds, of a session, or of a whole user."""
+        if round_ids:
+            operation = lambda: self.vectors.delete_rounds(user_id, round_ids)  # noqa: E731
+        elif session_id is None:
             operation = lambda: self.vectors.delete_user(user_id)  # noqa: E731
         else:
             operation = lambda: self.vectors.delete_session(user_id, session_id)  # noqa: E731

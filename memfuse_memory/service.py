@@ -179,6 +179,14 @@ class BufferService:
         """Remove every session of a user from every store, buffer and cache."""
         return await asyncio.to_thread(self._engine.delete_user, user_id)
 
+    async def delete_messages(self, message_ids: list[str], *, user_id: str = "default") -> dict[str, Any]:
+        """Remove single messages of a user from every store, buffer and cache (one transaction)."""
+        return await asyncio.to_thread(self._engine.delete_messages, message_ids, user_id=user_id)
+
+    async def list_sessions(self, *, user_id: str = "default") -> dict[str, Any]:
+        """A user's sessions, oldest first, with message counts and first/last message times."""
+        return await asyncio.to_thread(self._engine.list_sessions, user_id=user_id)
+
     async def flush_all(self, timeout: float | None = None) -> dict[str, Any]:
         """Return once everything added so far is embedded and stored."""
         return await asyncio.to_thread(self._engine.flush_all, timeout)

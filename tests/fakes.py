@@ -95,6 +95,13 @@ class MemoryVectorStore:
             for key in [k for k, item in bucket.items() if item.chunk.scope.session_id == session_id]:
                 del bucket[key]
 
+    def delete_rounds(self, user_id: str, round_ids: Sequence[str]) -> None:
+        self._check()
+        with self.lock:
+            bucket = self.items.get(user_id, {})
+            for key in [k for k, item in bucket.items() if item.chunk.round_id in set(round_ids)]:
+                del bucket[key]
+
     def delete_user(self, user_id: str) -> None:
         self._check()
         with self.lock:

@@ -8,7 +8,7 @@ never the only copy of anything in flight.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,9 +78,9 @@ class HybridBuffer:
             self.flush_operations += 1
             self.flushed_rounds += removed
 
-    def drop(self, predicate: Callable[[Scope], bool]) -> list[str]:
-        """Forget the rounds whose scope matches (they are being deleted); return their ids."""
-        gone = [rid for rid, entry in self._entries.items() if predicate(entry.round.scope)]
+    def drop(self, predicate: Callable[[Scope], bool], round_ids: Collection[str] = ()) -> list[str]:
+        """Forget the rounds whose scope matches or whose id is listed (being deleted); return their ids."""
+        gone = [rid for rid, entry in self._entries.items() if rid in round_ids or predicate(entry.round.scope)]
         for rid in gone:
             del self._entries[rid]
         return gone

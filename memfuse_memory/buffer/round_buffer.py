@@ -88,6 +88,18 @@ class RoundBuffer:
                 dropped.extend(self._take(key, "delete").rounds)
         return dropped
 
+    def discard(self, round_ids: set[str]) -> None:
+        """Remove these rounds wherever they are queued (their messages were deleted)."""
+        for key in list(self._queues):
+            queue = self._queues[key]
+            kept = [r for r in queue.rounds if r.id not in round_ids]
+            if len(kept) != len(queue.rounds):
+                queue.rounds = kept
+                queue.tokens = sum(r.tokens for r in kept)
+                if not kept:
+                    del self._queues[key]
+        self._round_ids -= round_ids
+
     def session_keys(self) -> list[ScopeKey]:
         return list(self._queues)
 

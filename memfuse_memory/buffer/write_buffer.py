@@ -115,6 +115,11 @@ class WriteBuffer:
         for key in [key for key in self._last_write if accept(Scope(key[0], key[2], key[1]))]:
             del self._last_write[key]
 
+    def discard_rounds(self, round_ids: set[str]) -> None:
+        """Forget these rounds in both buffers (the caller holds :attr:`lock`)."""
+        self.round_buffer.discard(round_ids)
+        self.hybrid_buffer.drop(lambda scope: False, round_ids)
+
     def due(self, everything: bool, keys: set[ScopeKey] | None = None) -> list[HybridEntry]:
         """Embedded HybridBuffer entries to store now: all, or those over max_size plus idle sessions'."""
         with self.lock:

@@ -208,6 +208,65 @@ class MessageStore:
         """Delete every round and message of a user; return how many messages went."""
         return self._delete("user_id = ?", (user_id,))
 
+    def delete_messages(self, user_id: str, message_ids: Sequence[str]) -> tuple[int, list[str], list[str]]:
+        """Delete a user's messages by id in one transaction.
+
+        Returns (messages deleted, ids of rounds now empty and deleted, ids of rounds that keep
+        other messages: these are marked not stored, to be re-indexed without the deleted ones).
+        """
+        marks = ",".join("?" * len(message_ids))
+        try:
+            with self._write() as conn:
+                rows = conn.execute(
+                    f"SELECT m.seq, r.id FROM messages m JOIN rounds r ON r.seq = m.round_seq "
+                    f"WHERE m.user_id = ? AND m.id IN ({marks})",
+                    (user_id, *message_ids),
+                ).fetchall()
+                touched = sorted({round_id for _, round_id in rows})
+                conn.executemany("DELETE FROM messages WHERE seq = ?", [(seq,) for seq, _ in rows])
+                emptied: list[str] = []
+                for round_id in touched:
+                    left = conn.execute(
+                        "SELECT COUNT(*) FROM messages m JOIN rounds r ON r.seq = m.round_seq WHERE r.id = ?",
+                        (round_id,),
+                    ).fetchone()[0]
+                    if left:
+                        conn.execute("UPDATE rounds SET stored = 0 WHERE id = ?", (round_id,))
+                    else:
+                        conn.execute("DELETE FROM rounds WHERE id = ?", (round_id,))
+                        emptied.append(round_id)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot delete {len(message_ids)} message(s): {exc}") from exc
+        return len(rows), emptied, [rid for rid in touched if rid not in emptied]
+
+    def rounds_of_messages(self, user_id: str, message_ids: Sequence[str]) -> list[str]:
+        """Ids of the rounds holding these messages of this user."""
+        marks = ",".join("?" * len(message_ids))
+        rows = self._read(
+            f"SELECT DISTINCT r.id FROM messages m JOIN rounds r ON r.seq = m.round_seq "
+            f"WHERE m.user_id = ? AND m.id IN ({marks})",
+            (user_id, *message_ids),
+        )
+        return [row[0] for row in rows]
+
+    def sessions(self, user_id: str) -> list[dict[str, Any]]:
+        """A user's sessions with message counts and first/last message times, oldest first."""
+        rows = self._read(
+            "SELECT session_id, agent_id, COUNT(*), MIN(created_us), MAX(created_us), MIN(seq) FROM messages "
+            "WHERE user_id = ? GROUP BY session_id, agent_id ORDER BY MIN(seq)",
+            (user_id,),
+        )
+        return [
+            {
+                "session_id": session,
+                "agent_id": agent,
+                "messages": count,
+                "first_at": from_micros(first),
+                "last_at": from_micros(last),
+            }
+            for session, agent, count, first, last, _ in rows
+        ]
+
     def _delete(self, where: str, args: tuple[str, ...]) -> int:
         try:
             with self._write() as conn:
@@ -228,10 +287,19 @@ class MessageStore:
 
     def pending_rounds(self) -> list[Round]:
         """Rounds acknowledged but not yet in the vector store, in the order they were added."""
+        return self._rounds("r.stored = 0", ())
+
+    def rounds_by_id(self, round_ids: Sequence[str]) -> list[Round]:
+        """The given rounds with their remaining messages, in the order they were added."""
+        if not round_ids:
+            return []
+        return self._rounds(f"r.id IN ({','.join('?' * len(round_ids))})", tuple(round_ids))
+
+    def _rounds(self, where: str, args: tuple[Any, ...]) -> list[Round]:
         rows = self._read(
             f"SELECT {_MESSAGE_COLUMNS}, r.seq FROM rounds r JOIN messages m ON m.round_seq = r.seq "
-            "WHERE r.stored = 0 ORDER BY r.seq, m.seq",
-            (),
+            f"WHERE {where} ORDER BY r.seq, m.seq",
+            args,
         )
         rounds: dict[str, Round] = {}
         for row in rows:

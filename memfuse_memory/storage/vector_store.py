@@ -61,6 +61,8 @@ class VectorStore(Protocol):
 
     def delete_session(self, user_id: str, session_id: str) -> None: ...
 
+    def delete_rounds(self, user_id: str, round_ids: Sequence[str]) -> None: ...
+
     def delete_user(self, user_id: str) -> None: ...
 
     def close(self) -> None: ...
@@ -161,6 +163,11 @@ class ChromaVectorStore:
         collection = self._collection(user_id, create=False)
         if collection is not None:
             collection.delete(where={"session_id": session_id})
+
+    def delete_rounds(self, user_id: str, round_ids: Sequence[str]) -> None:
+        collection = self._collection(user_id, create=False)
+        if collection is not None and round_ids:
+            collection.delete(where={"round_id": {"$in": list(round_ids)}})
 
     def delete_user(self, user_id: str) -> None:
         from chromadb.errors import NotFoundError

@@ -89,3 +89,15 @@ async def test_async_api_and_contextual_strategy_end_to_end(tmp_path: Path) -> N
         results = (await service.query("aurora borealis sighting", top_k=3))["data"]["results"]
         assert results and results[0]["content"] == long_turn
         assert service.get_stats()["storage"]["stored_chunks"] > 2  # the long turn was split into windows
+
+
+def test_delete_messages_removes_vectors_from_chroma(tmp_path: Path) -> None:
+    with BlockingBufferService.from_config(data_dir=tmp_path) as memory:
+        ids = add_facts(memory)
+        memory.flush_all()
+        peanut_round = ids[4:6]
+        memory.delete_messages(peanut_round, user_id="alice")
+        results = memory.query("food allergy", top_k=5, user_id="alice")["data"]["results"]
+        assert all("peanut" not in r["content"] for r in results)
+        collection = memory.engine._vector_store._collection("alice", create=False)  # type: ignore[union-attr]
+        assert collection.count() == len(FACTS) - 1

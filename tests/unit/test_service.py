@@ -13,6 +13,7 @@ from memfuse_memory import BlockingBufferService, BufferService
 from memfuse_memory.errors import (
     DuplicateMessageError,
     EmbeddingError,
+    InvalidInputError,
     InvalidMessageError,
     InvalidQueryError,
     InvalidScopeError,
@@ -448,3 +449,37 @@ def test_stats_cover_the_seed_metrics(memory: BlockingBufferService) -> None:
     assert stats["round_buffer"]["current_tokens"] > 0
     assert stats["query_buffer"]["query_latency_ms"]["count"] == 1
     assert set(stats["write_buffer"]["component_health"].values()) == {"ok"}
+
+
+def test_delete_messages_is_exact_and_reindexes_partial_rounds(
+    memory: BlockingBufferService, vectors: MemoryVectorStore
+) -> None:
+    kept = memory.add(turn("keep this kiwi line", "drop this mango line"), session_id="s", user_id="u")["data"][
+        "message_ids"
+    ]
+    other = memory.add(turn("whole round goes", "entirely"), session_id="s", user_id="u")["data"]["message_ids"]
+    memory.add(turn("someone else's mango", "theirs"), session_id="s", user_id="v")
+    memory.flush_all()
+    assert vectors.count("u") == 2
+    reply = memory.delete_messages([kept[1], *other, "no-such-id"], user_id="u")
+    assert reply["data"]["deleted_messages"] == 3
+    history = memory.get_messages_by_session("s", user_id="u")["data"]["messages"]
+    assert [m["id"] for m in history] == [kept[0]]
+    assert memory.query("mango", user_id="u")["data"]["results"] == []
+    assert memory.delete_messages([kept[0]], user_id="v")["data"]["deleted_messages"] == 0  # not v's message
+    memory.flush_all()
+    assert vectors.count("u") == 1  # the partial round was re-embedded without the deleted message
+    (item,) = vectors.items["u"].values()
+    assert "mango" not in item.chunk.text and "kiwi" in item.chunk.text
+    assert memory.query("mango", user_id="v")["data"]["results"]
+    with pytest.raises(InvalidInputError):
+        memory.delete_messages("abc", user_id="u")
+
+
+def test_list_sessions_counts_in_order(memory: BlockingBufferService) -> None:
+    memory.add(turn("a", "b"), session_id="first", user_id="u")
+    memory.add(turn("c", "d"), session_id="second", user_id="u")
+    memory.add(turn("e", "f"), session_id="first", user_id="u")
+    sessions = memory.list_sessions(user_id="u")["data"]["sessions"]
+    assert [(s["session_id"], s["messages"]) for s in sessions] == [("first", 4), ("second", 2)]
+    assert memory.list_sessions(user_id="nobody")["data"]["sessions"] == []
