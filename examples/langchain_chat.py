@@ -13,8 +13,8 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnablePassthrough
 from langchain_core.runnables.history import RunnableWithMessageHistory
-from langchain_memfuse import MemFuseChatMessageHistory, MemFuseRetriever
 
+from langchain_memfuse import MemFuseChatMessageHistory, MemFuseRetriever
 from memfuse_memory import BlockingBufferService
 
 # RunnableWithMessageHistory still works in LangChain 1.x but warns that LangGraph is preferred.

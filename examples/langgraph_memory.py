@@ -15,11 +15,11 @@ import uuid
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
-from langchain_memfuse import MemFuseStore
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.store.base import BaseStore
 
+from langchain_memfuse import MemFuseStore
 from memfuse_memory import BlockingBufferService
 
 MODEL = FakeListChatModel(

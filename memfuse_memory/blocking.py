@@ -72,8 +72,11 @@ class BlockingBufferService:
         *,
         user_id: str = "default",
         agent_id: str | None = None,
+        round_ids: list[str] | None = None,
     ) -> dict[str, Any]:
-        return self._engine.add_batch(message_batch_list, session_id, user_id=user_id, agent_id=agent_id)
+        return self._engine.add_batch(
+            message_batch_list, session_id, user_id=user_id, agent_id=agent_id, round_ids=round_ids
+        )
 
     def query(self, query: str, top_k: int = 10, **kwargs: Any) -> dict[str, Any]:
         return self._engine.query(query, top_k, **kwargs)
@@ -89,6 +92,12 @@ class BlockingBufferService:
 
     def delete_messages(self, message_ids: list[str], *, user_id: str = "default") -> dict[str, Any]:
         return self._engine.delete_messages(message_ids, user_id=user_id)
+
+    def export_messages(self, *, user_id: str | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
+        return self._engine.export_messages(user_id=user_id, session_id=session_id)
+
+    def list_users(self) -> list[str]:
+        return self._engine.list_users()
 
     def list_sessions(self, *, user_id: str = "default") -> dict[str, Any]:
         return self._engine.list_sessions(user_id=user_id)

@@ -36,7 +36,7 @@ from memfuse_memory.errors import (
 from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.models import QueryRequest, Round, Scope, check_id, iso, validate_query, validate_round
 from memfuse_memory.ranking.fusion import fuse
-from memfuse_memory.storage import dirlock
+from memfuse_memory.storage import dirlock, message_store
 from memfuse_memory.storage.message_store import MessageStore
 from memfuse_memory.storage.vector_store import ChromaVectorStore, VectorStore
 from memfuse_memory.tokens import TokenCounter
@@ -110,7 +110,7 @@ class Engine:
         storage = self.config.storage
         data_dir.mkdir(parents=True, exist_ok=True)
         self.store = MessageStore(
-            data_dir / "messages.sqlite3",
+            data_dir / message_store.FILE_NAME,
             synchronous=storage.sqlite_synchronous,
             busy_timeout_ms=storage.busy_timeout_ms,
         )
@@ -203,13 +203,27 @@ class Engine:
         *,
         user_id: str = "default",
         agent_id: str | None = None,
+        round_ids: Sequence[str] | None = None,
     ) -> dict[str, Any]:
-        """Store several rounds, all or nothing; see :meth:`BufferService.add_batch`."""
+        """Store several rounds, all or nothing; see :meth:`BufferService.add_batch`.
+
+        ``round_ids`` (one per round) keep the round grouping of an import; new ids otherwise.
+        """
         self._running()
         scope = self._scope(user_id, session_id, agent_id)
         if not isinstance(message_batch_list, list | tuple) or not message_batch_list:
             raise InvalidMessageError("message_batch_list must be a non-empty list of message lists")
-        rounds = [validate_round(messages, scope, self.config.limits) for messages in message_batch_list]
+        if round_ids is not None:
+            if isinstance(round_ids, str) or len(round_ids) != len(message_batch_list):
+                raise InvalidMessageError("round_ids must be a list with one id per round")
+            if len(set(round_ids)) != len(round_ids):
+                raise InvalidMessageError("a round id appears twice in one batch")
+            for rid in round_ids:
+                check_id(rid, "round id", self.config.limits, InvalidMessageError)
+        rounds = [
+            validate_round(messages, scope, self.config.limits, round_id=None if round_ids is None else round_ids[n])
+            for n, messages in enumerate(message_batch_list)
+        ]
         ids = [m.id for r in rounds for m in r.messages]
         if len(set(ids)) != len(ids):
             raise InvalidMessageError("a message id appears twice in one batch")
@@ -291,6 +305,22 @@ class Engine:
                 self.write_buffer.recover(round_)
         self.query_buffer.invalidate({user})
         return _ok({"deleted_messages": count, "user_id": user})
+
+    def export_messages(self, *, user_id: str | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
+        """Every stored message (of a user, of a session), in the order added, as reply dicts."""
+        self._running()
+        if user_id is not None:
+            check_id(user_id, "user_id", self.config.limits)
+        if session_id is not None:
+            check_id(session_id, "session_id", self.config.limits)
+        assert self.store is not None
+        return [m.to_dict() for m in self.store.export(user_id=user_id, session_id=session_id)]
+
+    def list_users(self) -> list[str]:
+        """Every user with stored messages, in order of first write."""
+        self._running()
+        assert self.store is not None
+        return self.store.users()
 
     def list_sessions(self, *, user_id: str = "default") -> dict[str, Any]:
         """A user's sessions, oldest first, with message counts and first/last message times."""

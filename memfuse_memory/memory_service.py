@@ -31,7 +31,7 @@ class MemoryService:
         self.vector_breaker = CircuitBreaker(
             "vector store", retry.breaker_failure_threshold, retry.breaker_reset_seconds
         )
-        self.stored_chunks = 0
+        self.chunks_stored_since_start = 0
         self.failed_writes = 0
 
     def store(self, entries: Sequence[HybridEntry]) -> list[str]:
@@ -50,7 +50,7 @@ class MemoryService:
             raise
         round_ids = [entry.round.id for entry in entries]
         self.messages.mark_stored(round_ids)
-        self.stored_chunks += sum(len(items) for items in by_user.values())
+        self.chunks_stored_since_start += sum(len(items) for items in by_user.values())
         return round_ids
 
     def query_vectors(self, vector: np.ndarray, request: QueryRequest, limit: int) -> list[VectorHit]:
@@ -77,7 +77,7 @@ class MemoryService:
     def stats(self) -> dict[str, object]:
         return {
             **self.messages.counts(),
-            "stored_chunks": self.stored_chunks,
+            "chunks_stored_since_start": self.chunks_stored_since_start,
             "failed_writes": self.failed_writes,
             "vector_store_breaker": self.vector_breaker.stats(),
         }

@@ -110,10 +110,17 @@ class BufferService:
         *,
         user_id: str = "default",
         agent_id: str | None = None,
+        round_ids: list[str] | None = None,
     ) -> dict[str, Any]:
-        """Store several rounds of one session in one transaction (all or nothing)."""
+        """Store several rounds of one session in one transaction (all or nothing); ``round_ids`` keep
+        an import's round grouping."""
         return await asyncio.to_thread(
-            self._engine.add_batch, message_batch_list, session_id, user_id=user_id, agent_id=agent_id
+            self._engine.add_batch,
+            message_batch_list,
+            session_id,
+            user_id=user_id,
+            agent_id=agent_id,
+            round_ids=round_ids,
         )
 
     async def query(
@@ -182,6 +189,16 @@ class BufferService:
     async def delete_messages(self, message_ids: list[str], *, user_id: str = "default") -> dict[str, Any]:
         """Remove single messages of a user from every store, buffer and cache (one transaction)."""
         return await asyncio.to_thread(self._engine.delete_messages, message_ids, user_id=user_id)
+
+    async def export_messages(
+        self, *, user_id: str | None = None, session_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every stored message (of a user, of a session) in the order added, lossless."""
+        return await asyncio.to_thread(self._engine.export_messages, user_id=user_id, session_id=session_id)
+
+    async def list_users(self) -> list[str]:
+        """Every user with stored messages."""
+        return await asyncio.to_thread(self._engine.list_users)
 
     async def list_sessions(self, *, user_id: str = "default") -> dict[str, Any]:
         """A user's sessions, oldest first, with message counts and first/last message times."""

@@ -64,6 +64,8 @@ CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
 END;
 """
 
+FILE_NAME = "messages.sqlite3"
+
 _MESSAGE_COLUMNS = (
     "m.seq, m.id, m.role, m.content, m.name, m.created_us, m.metadata, m.user_id, m.agent_id, m.session_id, r.id"
 )
@@ -92,8 +94,12 @@ def _message(row: sqlite3.Row | tuple[Any, ...]) -> StoredMessage:
 class MessageStore:
     """Thread-safe access to the SQLite file: one connection per thread, WAL, short transactions."""
 
-    def __init__(self, path: Path, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self, path: Path, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000, read_only: bool = False
+    ) -> None:
+        """Open (and create, unless ``read_only``) the store; read-only opens work beside a live writer."""
         self.path = path
+        self.read_only = read_only
         self._synchronous = synchronous
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
@@ -101,6 +107,11 @@ class MessageStore:
         self._lock = threading.Lock()
         self._closed = False
         try:
+            if read_only:
+                if not path.is_file():
+                    raise StorageError(f"no message store at {path}")
+                self._connection()
+                return
             path.parent.mkdir(parents=True, exist_ok=True)
             self._connection().executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
@@ -111,10 +122,16 @@ class MessageStore:
         if conn is None:
             if self._closed:
                 raise StorageError("the message store is closed")
+            target = self.path.resolve().as_uri() + "?mode=ro" if self.read_only else str(self.path)
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout_ms / 1000
+                target,
+                uri=self.read_only,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self._busy_timeout_ms / 1000,
             )
-            conn.execute("PRAGMA journal_mode=WAL")
+            if not self.read_only:
+                conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -178,17 +195,27 @@ class MessageStore:
                         ],
                     )
         except sqlite3.IntegrityError as exc:
-            taken = self._existing_ids([m.id for r in rounds for m in r.messages])
+            taken = self.existing_ids([m.id for r in rounds for m in r.messages])
             if taken:
                 raise DuplicateMessageError(f"message id(s) already stored: {', '.join(sorted(taken))}") from exc
+            marks = ",".join("?" * len(rounds))
+            rows = self._read(f"SELECT id FROM rounds WHERE id IN ({marks})", [r.id for r in rounds])
+            if rows:
+                raise DuplicateMessageError(
+                    f"round id(s) already stored: {', '.join(sorted(r[0] for r in rows))}"
+                ) from exc
             raise StorageError(f"cannot store {len(rounds)} round(s): {exc}") from exc
         except sqlite3.Error as exc:
             raise StorageError(f"cannot store {len(rounds)} round(s): {exc}") from exc
 
-    def _existing_ids(self, ids: Sequence[str]) -> set[str]:
-        marks = ",".join("?" * len(ids))
-        rows = self._connection().execute(f"SELECT id FROM messages WHERE id IN ({marks})", list(ids)).fetchall()
-        return {row[0] for row in rows}
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """The message ids among ``ids`` that are already stored."""
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            found.update(row[0] for row in self._read(f"SELECT id FROM messages WHERE id IN ({marks})", part))
+        return found
 
     def mark_stored(self, round_ids: Sequence[str]) -> None:
         """Record that these rounds' vectors are in the vector store."""
@@ -248,6 +275,19 @@ class MessageStore:
             (user_id, *message_ids),
         )
         return [row[0] for row in rows]
+
+    def export(self, *, user_id: str | None = None, session_id: str | None = None) -> list[StoredMessage]:
+        """Messages in the order they were added, optionally of one user and/or session."""
+        clauses, args = [], []
+        if user_id is not None:
+            clauses.append("m.user_id = ?")
+            args.append(user_id)
+        if session_id is not None:
+            clauses.append("m.session_id = ?")
+            args.append(session_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages m JOIN rounds r ON r.seq = m.round_seq {where} ORDER BY m.seq"
+        return [_message(row) for row in self._read(sql, args)]
 
     def sessions(self, user_id: str) -> list[dict[str, Any]]:
         """A user's sessions with message counts and first/last message times, oldest first."""
@@ -385,4 +425,5 @@ class MessageStore:
         return {"messages": int(row[0]), "rounds": int(row[1]), "pending_rounds": int(row[2])}
 
     def users(self) -> list[str]:
-        return [row[0] for row in self._read("SELECT DISTINCT user_id FROM rounds", ())]
+        """Every user with stored rounds, in order of first write."""
+        return [row[0] for row in self._read("SELECT user_id FROM rounds GROUP BY user_id ORDER BY MIN(seq)", ())]

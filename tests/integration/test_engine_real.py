@@ -88,7 +88,7 @@ async def test_async_api_and_contextual_strategy_end_to_end(tmp_path: Path) -> N
         await service.flush_all()
         results = (await service.query("aurora borealis sighting", top_k=3))["data"]["results"]
         assert results and results[0]["content"] == long_turn
-        assert service.get_stats()["storage"]["stored_chunks"] > 2  # the long turn was split into windows
+        assert service.get_stats()["storage"]["chunks_stored_since_start"] > 2  # the long turn was split into windows
 
 
 def test_delete_messages_removes_vectors_from_chroma(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnableLambda
 from langchain_core.runnables.history import RunnableWithMessageHistory
-from langchain_memfuse import MemFuseChatMessageHistory, MemFuseRetriever
 
+from langchain_memfuse import MemFuseChatMessageHistory, MemFuseRetriever
 from memfuse_memory.shared import resolve_service
 from tests.unit.test_langchain_history import every_message_type
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from langchain_core.retrievers import BaseRetriever
-from langchain_memfuse import MemFuseRetriever
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
+from langchain_memfuse import MemFuseRetriever
 from memfuse_memory import BlockingBufferService
 from memfuse_memory.shared import resolve_service
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import TypedDict
 
 import pytest
-from langchain_memfuse import MemFuseStore
 from langgraph.graph import END, START, StateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
 
+from langchain_memfuse import MemFuseStore
 from memfuse_memory.shared import resolve_service
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from langchain_core.messages import (
     SystemMessage,
     ToolMessage,
 )
-from langchain_memfuse import MemFuseChatMessageHistory
 
+from langchain_memfuse import MemFuseChatMessageHistory
 from memfuse_memory import ConfigError, InvalidMessageError, InvalidScopeError, MemFuseError
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, HumanMessage
-from langchain_memfuse import MemFuseChatMessageHistory, MemFuseRetriever, MemFuseStore
 
+from langchain_memfuse import MemFuseChatMessageHistory, MemFuseRetriever, MemFuseStore
 from memfuse_memory import ConfigError, InvalidInputError, InvalidQueryError, InvalidScopeError
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from langchain_memfuse import MemFuseStore
-from langchain_memfuse._store_codec import CATALOG_SESSION, session_of
 from langgraph.store.base import GetOp, InvalidNamespaceError, ListNamespacesOp, PutOp, SearchOp
 from langgraph.store.memory import InMemoryStore
 
+from langchain_memfuse import MemFuseStore
+from langchain_memfuse._store_codec import CATALOG_SESSION, session_of
 from memfuse_memory import InvalidInputError, InvalidQueryError, MemFuseError
 from tests.fakes import FakeEmbedder
 

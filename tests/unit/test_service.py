@@ -483,3 +483,27 @@ def test_list_sessions_counts_in_order(memory: BlockingBufferService) -> None:
     sessions = memory.list_sessions(user_id="u")["data"]["sessions"]
     assert [(s["session_id"], s["messages"]) for s in sessions] == [("first", 4), ("second", 2)]
     assert memory.list_sessions(user_id="nobody")["data"]["sessions"] == []
+
+
+def test_export_and_round_ids_round_trip(make_memory: Factory, tmp_path: Any) -> None:
+    source = make_memory()
+    source.add(turn("first", "one", metadata={"k": [1]}), session_id="a", user_id="u")
+    source.add_batch([turn("second", "two"), turn("third", "three")], session_id="b", user_id="u")
+    source.add(turn("other user", "x"), session_id="a", user_id="w")
+    exported = source.export_messages(user_id="u")
+    assert [m["content"] for m in exported] == ["first", "one", "second", "two", "third", "three"]
+    assert source.list_users() == ["u", "w"]
+    target = make_memory(data_dir=tmp_path / "copy")
+    for session in ("a", "b"):
+        rows = [m for m in exported if m["session_id"] == session]
+        rounds: dict[str, list[dict[str, Any]]] = {}
+        for m in rows:
+            rounds.setdefault(m["round_id"], []).append(
+                {k: m[k] for k in ("id", "role", "content", "name", "created_at", "metadata")}
+            )
+        target.add_batch(list(rounds.values()), session, user_id="u", round_ids=list(rounds))
+    assert target.export_messages(user_id="u") == exported
+    with pytest.raises(DuplicateMessageError):
+        target.add_batch([turn("again", "x")], "a", user_id="u", round_ids=[exported[0]["round_id"]])
+    with pytest.raises(InvalidMessageError, match="one id per round"):
+        target.add_batch([turn("x", "y")], "a", user_id="u", round_ids=["r1", "r2"])
