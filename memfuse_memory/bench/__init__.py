@@ -1,0 +1,1 @@
+"""Benchmarks (run on demand, not tests): ``python -m memfuse_memory.bench --help``."""

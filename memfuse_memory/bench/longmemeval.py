@@ -1,0 +1,189 @@
+"""Retrieval quality on LongMemEval: each question's haystack ingested as the memory would see it.
+
+One user per question, one session per haystack session in date order, a round per
+user turn and the assistant reply that follows; then the question is asked, scoped to that user.
+Turn-level Recall@k (share of evidence turns retrieved), hit@k, NDCG@10 and session-level
+Recall@k are averaged over the non-abstention questions, overall and per question type.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from memfuse_memory.blocking import BlockingBufferService
+from memfuse_memory.embedding.base import Embedder
+
+DATA = Path(
+    os.environ.get(
+        "MEMFUSE_LONGMEMEVAL",
+        Path(__file__).resolve().parents[2].parent / "shared" / "bench" / "longmemeval" / "longmemeval_s.jsonl.gz",
+    )
+)
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "bm25 (keyword only)": {"buffer": {"query": {"vector_weight": 0.0}}},
+    "dense (vector only)": {"buffer": {"query": {"keyword_weight": 0.0}}},
+    "default (message chunks, min-max fusion)": {},
+    "contextual chunks, min-max fusion": {"buffer": {"hybrid_buffer": {"chunk_strategy": "contextual"}}},
+    "contextual chunks, rrf fusion": {
+        "buffer": {"hybrid_buffer": {"chunk_strategy": "contextual"}, "query": {"fusion": "rrf"}}
+    },
+}
+
+
+@dataclass
+class Question:
+    qid: str
+    qtype: str
+    text: str
+    answer_sessions: set[str]
+    sessions: list[tuple[str, datetime, list[dict[str, Any]]]]
+
+
+@dataclass
+class Scores:
+    per_question: list[dict[str, Any]] = field(default_factory=list)
+
+    def mean(self, key: str, qtype: str | None = None) -> float:
+        rows = [
+            row[key] for row in self.per_question if (qtype is None or row["type"] == qtype) and row[key] is not None
+        ]
+        return sum(rows) / len(rows) if rows else float("nan")
+
+
+def _date(text: str) -> datetime:
+    return datetime.strptime(text.split(" (")[0] + " " + text.split(") ")[1], "%Y/%m/%d %H:%M").replace(tzinfo=UTC)
+
+
+def load_questions(path: Path = DATA) -> list[Question]:
+    """Non-abstention questions of LongMemEval S."""
+    questions: list[Question] = []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        for line in handle:
+            raw = json.loads(line)
+            if raw["question_id"].endswith("_abs"):
+                continue
+            sessions = sorted(
+                zip(
+                    raw["haystack_session_ids"],
+                    map(_date, raw["haystack_dates"]),
+                    raw["haystack_sessions"],
+                    strict=True,
+                ),
+                key=lambda item: item[1],
+            )
+            questions.append(
+                Question(
+                    raw["question_id"], raw["question_type"], raw["question"], set(raw["answer_session_ids"]), sessions
+                )
+            )
+    return questions
+
+
+def trimmed(questions: list[Question], sessions: int) -> list[Question]:
+    """Keep each question's answer sessions plus its first other sessions, ``sessions`` in all (smoke runs)."""
+    out = []
+    for q in questions:
+        keep = [s for s in q.sessions if s[0] in q.answer_sessions]
+        keep += [s for s in q.sessions if s[0] not in q.answer_sessions][: max(0, sessions - len(keep))]
+        out.append(Question(q.qid, q.qtype, q.text, q.answer_sessions, sorted(keep, key=lambda s: s[1])))
+    return out
+
+
+def stratified(questions: list[Question], count: int, seed: int = 0) -> list[Question]:
+    """A fixed subset with every question type in proportion (at least one each)."""
+    by_type: dict[str, list[Question]] = defaultdict(list)
+    for question in questions:
+        by_type[question.qtype].append(question)
+    rng = random.Random(seed)
+    chosen: list[Question] = []
+    for qtype in sorted(by_type)[:count]:
+        pool = sorted(by_type[qtype], key=lambda q: q.qid)
+        take = max(1, round(count * len(pool) / len(questions)))
+        chosen.extend(rng.sample(pool, min(take, len(pool))))
+    return sorted(chosen, key=lambda q: q.qid)
+
+
+def _rounds(
+    turns: list[dict[str, Any]], stamp: datetime, sid: str
+) -> Iterator[tuple[list[dict[str, Any]], list[bool]]]:
+    current: list[dict[str, Any]] = []
+    evidence: list[bool] = []
+    for n, turn in enumerate(turns):
+        role = "assistant" if turn["role"] == "assistant" else "user"
+        if role == "user" and current:
+            yield current, evidence
+            current, evidence = [], []
+        content = turn["content"] if turn["content"].strip() else "(empty)"
+        current.append({"role": role, "content": content, "id": f"{sid}#{n}", "created_at": stamp})
+        evidence.append(bool(turn.get("has_answer")))
+    if current:
+        yield current, evidence
+
+
+def _ndcg(ranked: list[str], relevant: set[str], k: int) -> float:
+    gain = sum(1 / math.log2(i + 2) for i, mid in enumerate(ranked[:k]) if mid in relevant)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(k, len(relevant))))
+    return gain / ideal if ideal else 0.0
+
+
+def evaluate(
+    questions: list[Question], variant: dict[str, Any], embedder: Embedder, progress: Any = None
+) -> tuple[Scores, dict[str, float]]:
+    """Ingest, flush and query every question with one engine configuration."""
+    scores = Scores()
+    timing = {"ingest_seconds": 0.0, "flush_seconds": 0.0, "query_seconds": 0.0, "turns": 0}
+    with tempfile.TemporaryDirectory(prefix="lme-") as tmp:
+        overrides = json.loads(json.dumps(variant))
+        overrides.setdefault("buffer", {}).setdefault("query", {})["max_size"] = 50
+        with BlockingBufferService.from_config(overrides, data_dir=Path(tmp), embedder=embedder) as memory:
+            for question in questions:
+                user = f"q-{question.qid}"
+                evidence_ids: set[str] = set()
+                session_of: dict[str, str] = {}
+                started = time.perf_counter()
+                for sid, stamp, turns in question.sessions:
+                    session = sid.replace("/", "_")
+                    for messages, flags in _rounds(turns, stamp, f"{user}:{session}"):
+                        for message, flag in zip(messages, flags, strict=True):
+                            message["id"] = message["id"].replace("/", "_")
+                            session_of[message["id"]] = sid
+                            if flag:
+                                evidence_ids.add(message["id"])
+                        memory.add(messages, session_id=session, user_id=user)
+                        timing["turns"] += len(messages)
+                timing["ingest_seconds"] += time.perf_counter() - started
+                started = time.perf_counter()
+                memory.flush_all()
+                timing["flush_seconds"] += time.perf_counter() - started
+                started = time.perf_counter()
+                results = memory.query(question.text, top_k=50, user_id=user)["data"]["results"]
+                timing["query_seconds"] += time.perf_counter() - started
+                ranked = [r["id"] for r in results]
+                sessions_ranked = list(dict.fromkeys(session_of[mid] for mid in ranked))
+                row: dict[str, Any] = {"type": question.qtype}
+                for k in (5, 10):
+                    found = len(evidence_ids & set(ranked[:k]))
+                    row[f"turn_recall@{k}"] = found / len(evidence_ids) if evidence_ids else None
+                    row[f"turn_hit@{k}"] = float(found > 0) if evidence_ids else None
+                    row[f"session_recall@{k}"] = len(question.answer_sessions & set(sessions_ranked[:k])) / len(
+                        question.answer_sessions
+                    )
+                row["ndcg@10"] = _ndcg(ranked, evidence_ids, 10) if evidence_ids else None
+                scores.per_question.append(row)
+                memory.delete_user(user)
+                if progress is not None:
+                    progress()
+    return scores, timing
