@@ -61,9 +61,15 @@ class BlockingBufferService:
         self.close()
 
     def add(
-        self, messages: Any, session_id: str | None = None, *, user_id: str = "default", agent_id: str | None = None
+        self,
+        messages: Any,
+        session_id: str | None = None,
+        *,
+        user_id: str = "default",
+        agent_id: str | None = None,
+        continue_round: bool = False,
     ) -> dict[str, Any]:
-        return self._engine.add(messages, session_id, user_id=user_id, agent_id=agent_id)
+        return self._engine.add(messages, session_id, user_id=user_id, agent_id=agent_id, continue_round=continue_round)
 
     def add_batch(
         self,

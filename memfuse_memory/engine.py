@@ -189,11 +189,35 @@ class Engine:
     # -- writes -------------------------------------------------------------------------------
 
     def add(
-        self, messages: Any, session_id: str | None = None, *, user_id: str = "default", agent_id: str | None = None
+        self,
+        messages: Any,
+        session_id: str | None = None,
+        *,
+        user_id: str = "default",
+        agent_id: str | None = None,
+        continue_round: bool = False,
     ) -> dict[str, Any]:
-        """Store one round durably and buffer it; see :meth:`BufferService.add`."""
+        """Store one round durably and buffer it; see :meth:`BufferService.add`.
+
+        ``continue_round`` appends the messages to the session's newest round instead, when that
+        round is still in the RoundBuffer (a reply joining the question stored alone before it).
+        """
+        if continue_round:
+            self._running()
+            scope = self._scope(user_id, session_id, agent_id)
+            round_ = validate_round(messages, scope, self.config.limits)
+            assert self.write_buffer is not None
+            joined = self.write_buffer.append_to_last(round_)
+            if joined is not None:
+                self.query_buffer.invalidate({scope.user_id})
+                ids = [m.id for m in round_.messages]
+                data = {"message_ids": ids, "round_ids": [joined.id], "round_id": joined.id, "continued": True}
+                return _ok(
+                    {**data, "session_id": scope.session_id, "user_id": scope.user_id, "agent_id": scope.agent_id}
+                )
         reply = self.add_batch([messages], session_id, user_id=user_id, agent_id=agent_id)
         reply["data"]["round_id"] = reply["data"]["round_ids"][0]
+        reply["data"]["continued"] = False
         return reply
 
     def add_batch(

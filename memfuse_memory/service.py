@@ -93,15 +93,25 @@ class BufferService:
         await self.close()
 
     async def add(
-        self, messages: Any, session_id: str | None = None, *, user_id: str = "default", agent_id: str | None = None
+        self,
+        messages: Any,
+        session_id: str | None = None,
+        *,
+        user_id: str = "default",
+        agent_id: str | None = None,
+        continue_round: bool = False,
     ) -> dict[str, Any]:
         """Store one round (a list of messages) durably; return its message ids in input order.
 
         A message is a dict or model with ``role`` (system|user|assistant|tool), ``content`` and
         optional ``id``, ``name``, ``created_at``, ``metadata``. ``session_id`` None means
         ``"default"``. When this returns, the round is committed to the message store.
+        ``continue_round=True`` appends to the session's newest round while it is still in the
+        RoundBuffer (a reply joining its question), and starts a new round otherwise.
         """
-        return await asyncio.to_thread(self._engine.add, messages, session_id, user_id=user_id, agent_id=agent_id)
+        return await asyncio.to_thread(
+            self._engine.add, messages, session_id, user_id=user_id, agent_id=agent_id, continue_round=continue_round
+        )
 
     async def add_batch(
         self,

@@ -88,6 +88,22 @@ class RoundBuffer:
                 dropped.extend(self._take(key, "delete").rounds)
         return dropped
 
+    def last_round(self, key: ScopeKey) -> Round | None:
+        """The newest round a session has queued, if any."""
+        queue = self._queues.get(key)
+        return queue.rounds[-1] if queue is not None and queue.rounds else None
+
+    def grow(self, round_: Round, extra_tokens: int, now: float) -> list[Transfer]:
+        """Account for messages appended to a queued round; transfer the session if now over max_tokens."""
+        key = round_.scope.key
+        queue = self._queues[key]
+        round_.tokens += extra_tokens
+        queue.tokens += extra_tokens
+        queue.last_write = now
+        if queue.tokens > self.max_tokens:
+            return [self._take(key, "tokens")]
+        return []
+
     def discard(self, round_ids: set[str]) -> None:
         """Remove these rounds wherever they are queued (their messages were deleted)."""
         for key in list(self._queues):

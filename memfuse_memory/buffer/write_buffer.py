@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from memfuse_memory.buffer.chunking import ChunkStrategy
@@ -60,6 +61,24 @@ class WriteBuffer:
                 self.total_writes += 1
                 self.total_messages += len(round_.messages)
             self.changed.notify_all()
+
+    def append_to_last(self, round_: Round) -> Round | None:
+        """Append a validated round's messages to its session's newest round, if that round is still
+        in the RoundBuffer (a reply joining the question stored before it); None when it is not."""
+        extra = self.counter.count_messages(m.content for m in round_.messages)
+        with self.lock:
+            last = self.round_buffer.last_round(round_.scope.key)
+            if last is None:
+                return None
+            moved = [replace(m, round_id=last.id) for m in round_.messages]
+            self._store.append_messages(last, moved)
+            last.messages.extend(moved)
+            now = self._clock()
+            self._last_write[last.scope.key] = now
+            self._move(self.round_buffer.grow(last, extra, now))
+            self.total_messages += len(moved)
+            self.changed.notify_all()
+            return last
 
     def recover(self, round_: Round) -> None:
         """Buffer a round that is already durable but was not yet stored when the process stopped."""

@@ -91,6 +91,22 @@ def _message(row: sqlite3.Row | tuple[Any, ...]) -> StoredMessage:
     )
 
 
+def _message_row(message: StoredMessage, round_seq: int, scope: Scope, token: str) -> tuple[Any, ...]:
+    return (
+        message.id,
+        round_seq,
+        scope.user_id,
+        token,
+        scope.agent_id,
+        scope.session_id,
+        message.role,
+        message.content,
+        message.name,
+        to_micros(message.created_at),
+        json.dumps(message.metadata, ensure_ascii=False),
+    )
+
+
 class MessageStore:
     """Thread-safe access to the SQLite file: one connection per thread, WAL, short transactions."""
 
@@ -177,22 +193,7 @@ class MessageStore:
                     conn.executemany(
                         "INSERT INTO messages (id, round_seq, user_id, user_token, agent_id, session_id, role, content,"
                         " name, created_us, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [
-                            (
-                                m.id,
-                                round_.seq,
-                                scope.user_id,
-                                token,
-                                scope.agent_id,
-                                scope.session_id,
-                                m.role,
-                                m.content,
-                                m.name,
-                                to_micros(m.created_at),
-                                json.dumps(m.metadata, ensure_ascii=False),
-                            )
-                            for m in round_.messages
-                        ],
+                        [_message_row(m, round_.seq, scope, token) for m in round_.messages],
                     )
         except sqlite3.IntegrityError as exc:
             taken = self.existing_ids([m.id for r in rounds for m in r.messages])
@@ -207,6 +208,23 @@ class MessageStore:
             raise StorageError(f"cannot store {len(rounds)} round(s): {exc}") from exc
         except sqlite3.Error as exc:
             raise StorageError(f"cannot store {len(rounds)} round(s): {exc}") from exc
+
+    def append_messages(self, round_: Round, messages: Sequence[StoredMessage]) -> None:
+        """Commit more messages of an already stored round, durably, in one transaction."""
+        scope = round_.scope
+        token = user_token(scope.user_id)
+        try:
+            with self._write() as conn:
+                conn.executemany(
+                    "INSERT INTO messages (id, round_seq, user_id, user_token, agent_id, session_id, role, content,"
+                    " name, created_us, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_message_row(m, round_.seq, scope, token) for m in messages],
+                )
+        except sqlite3.IntegrityError as exc:
+            taken = self.existing_ids([m.id for m in messages])
+            raise DuplicateMessageError(f"message id(s) already stored: {', '.join(sorted(taken))}") from exc
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot append to round {round_.id}: {exc}") from exc
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """The message ids among ``ids`` that are already stored."""

@@ -507,3 +507,41 @@ def test_export_and_round_ids_round_trip(make_memory: Factory, tmp_path: Any) ->
         target.add_batch([turn("again", "x")], "a", user_id="u", round_ids=[exported[0]["round_id"]])
     with pytest.raises(InvalidMessageError, match="one id per round"):
         target.add_batch([turn("x", "y")], "a", user_id="u", round_ids=["r1", "r2"])
+
+
+def test_continue_round_joins_a_reply_to_its_question(
+    memory: BlockingBufferService, vectors: MemoryVectorStore
+) -> None:
+    question = memory.add([{"role": "user", "content": "which tea do I like?"}], session_id="s", user_id="u")
+    reply = memory.add(
+        [{"role": "assistant", "content": "You like jasmine tea."}], session_id="s", user_id="u", continue_round=True
+    )
+    assert reply["data"]["continued"] and reply["data"]["round_id"] == question["data"]["round_id"]
+    history = memory.get_messages_by_session("s", user_id="u")["data"]["messages"]
+    assert [(m["content"], m["round_id"]) for m in history] == [
+        ("which tea do I like?", question["data"]["round_id"]),
+        ("You like jasmine tea.", question["data"]["round_id"]),
+    ]
+    assert memory.get_stats()["round_buffer"]["round_count"] == 1
+    memory.flush_all()
+    (item,) = vectors.items["u"].values()
+    assert item.chunk.text == "user: which tea do I like?\nassistant: You like jasmine tea."
+    fresh = memory.add(
+        [{"role": "assistant", "content": "anything else?"}], session_id="s", user_id="u", continue_round=True
+    )
+    assert not fresh["data"]["continued"]  # the round was stored already: a new round starts
+    assert memory.get_stats()["storage"]["rounds"] == 2
+
+
+def test_continue_round_survives_restart(make_memory: Factory, vectors: MemoryVectorStore) -> None:
+    first = make_memory()
+    first.add([{"role": "user", "content": "q"}], session_id="s", user_id="u")
+    first.add([{"role": "assistant", "content": "a"}], session_id="s", user_id="u", continue_round=True)
+    first.engine.close(flush=False)
+    second = make_memory()
+    history = second.get_messages_by_session("s", user_id="u")["data"]["messages"]
+    assert [m["content"] for m in history] == ["q", "a"] and history[0]["round_id"] == history[1]["round_id"]
+    second.add([{"role": "assistant", "content": "more"}], session_id="s", user_id="u", continue_round=True)
+    second.flush_all()
+    (item,) = vectors.items["u"].values()
+    assert item.chunk.text == "user: q\nassistant: a\nassistant: more"
