@@ -31,9 +31,10 @@ DEFAULT_TOKEN_LIMIT_RATIO = 0.75
 class MemFuseMemory(BaseMemory):
     """Conversation memory for LlamaIndex: the recent turns of a session plus relevant recall.
 
-    ``put`` and ``put_messages`` store messages durably in memfuse-memory (a user message and the
-    replies that follow it in one ``put_messages`` call form one round; each ``put`` is stored at
-    once, so nothing acknowledged waits in this object). ``get`` returns the newest whole turns of
+    ``put`` and ``put_messages`` store messages durably in memfuse-memory before they return, so
+    nothing acknowledged waits in this object; a user message and the replies that follow it form
+    one round (a reply ``put`` alone joins its question's round while that round is still in the
+    RoundBuffer). ``get`` returns the newest whole turns of
     the session that fit ``token_limit`` minus ``initial_token_count``, preceded by one system
     message with the memories of this user most relevant to ``input`` (or to the latest user
     message), from earlier rounds or other sessions, leaving out what the recent window holds.
@@ -262,12 +263,16 @@ class MemFuseMemory(BaseMemory):
         return [from_engine_message(m) for m in reply["data"]["messages"]]
 
     def put(self, message: ChatMessage) -> None:
-        """Store one message at once (durably) as its own round."""
-        self._connection.sync.add([to_engine_message(message)], self.session_id, **self._scope())
+        """Store one message at once (durably); a reply joins the round of the message before it."""
+        record = to_engine_message(message)
+        self._connection.sync.add([record], self.session_id, **self._scope(), continue_round=_is_reply(record))
 
     def put_messages(self, messages: list[ChatMessage]) -> None:
-        """Store messages in one transaction; each user message and the replies after it form a round."""
+        """Store messages; each user message and the replies after it form a round (replies at the
+        start join the round of the question stored before them)."""
         rounds = self._rounds(messages)
+        if rounds and _is_reply(rounds[0][0]):
+            self._connection.sync.add(rounds.pop(0), self.session_id, **self._scope(), continue_round=True)
         if rounds:
             self._connection.sync.add_batch(rounds, self.session_id, **self._scope())
 
@@ -313,11 +318,14 @@ class MemFuseMemory(BaseMemory):
 
     async def aput(self, message: ChatMessage) -> None:
         """Async :meth:`put`."""
-        await self._connection.aio.add([to_engine_message(message)], self.session_id, **self._scope())
+        record = to_engine_message(message)
+        await self._connection.aio.add([record], self.session_id, **self._scope(), continue_round=_is_reply(record))
 
     async def aput_messages(self, messages: list[ChatMessage]) -> None:
         """Async :meth:`put_messages`."""
         rounds = self._rounds(messages)
+        if rounds and _is_reply(rounds[0][0]):
+            await self._connection.aio.add(rounds.pop(0), self.session_id, **self._scope(), continue_round=True)
         if rounds:
             await self._connection.aio.add_batch(rounds, self.session_id, **self._scope())
 
@@ -331,3 +339,8 @@ class MemFuseMemory(BaseMemory):
     async def areset(self) -> None:
         """Async :meth:`reset`."""
         await self._connection.aio.delete_session(self.session_id, user_id=self.user_id)
+
+
+def _is_reply(record: Mapping[str, Any]) -> bool:
+    """Assistant and tool messages continue the round of the user message they answer."""
+    return record["role"] in ("assistant", "tool")
