@@ -89,6 +89,7 @@ class ChromaVectorStore:
             raise StorageError(f"cannot open the Chroma vector store ({config.mode}): {exc}") from exc
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._max_batch = max(1, min(5000, int(self._client.get_max_batch_size())))
 
     def _collection(self, user_id: str, *, create: bool) -> Any | None:
         name = collection_name(user_id)
@@ -115,6 +116,11 @@ class ChromaVectorStore:
         if not items:
             return
         collection = self._collection(user_id, create=True)
+        for start in range(0, len(items), self._max_batch):
+            self._upsert(collection, items[start : start + self._max_batch])
+
+    @staticmethod
+    def _upsert(collection: Any, items: Sequence[VectorItem]) -> None:
         collection.upsert(
             ids=[item.chunk.id for item in items],
             embeddings=np.stack([item.vector for item in items]),

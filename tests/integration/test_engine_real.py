@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import chromadb
@@ -101,3 +102,24 @@ def test_delete_messages_removes_vectors_from_chroma(tmp_path: Path) -> None:
         assert all("peanut" not in r["content"] for r in results)
         collection = memory.engine._vector_store._collection("alice", create=False)  # type: ignore[union-attr]
         assert collection.count() == len(FACTS) - 1
+
+
+def test_chroma_upserts_more_than_its_max_batch(tmp_path: Path) -> None:
+    """A flush after a long outage can hold more chunks than Chroma takes in one call."""
+    import numpy as np
+
+    from memfuse_memory.config import VectorStoreConfig
+    from memfuse_memory.models import Chunk, Scope
+    from memfuse_memory.storage.vector_store import ChromaVectorStore, VectorFilter, VectorItem
+
+    store = ChromaVectorStore(VectorStoreConfig(), tmp_path)
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(6000, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    scope = Scope("bulk", "s")
+    stamp = datetime.now(UTC)
+    items = [VectorItem(Chunk(f"c{n}", f"r{n}", scope, "x", (f"m{n}",), stamp), vectors[n]) for n in range(6000)]
+    store.upsert("bulk", items)
+    hits = store.query(vectors[4321], VectorFilter("bulk"), 3)
+    assert hits[0].message_ids == ("m4321",)
+    assert store._collection("bulk", create=False).count() == 6000
