@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +24,8 @@ from memfuse_memory.engine import Engine
 from memfuse_memory.errors import InvalidInputError, InvalidMessageError
 
 DEFAULT_TOKEN_LIMIT = 3000
+# What the I/O-free planning of ``get`` asks its driver to fetch: ("history", limit) or ("query", (text, top_k)).
+Fetch = tuple[str, Any]
 # Share of a chat model's context window used when ``token_limit`` is derived from ``llm``.
 DEFAULT_TOKEN_LIMIT_RATIO = 0.75
 
@@ -236,16 +238,15 @@ class MemFuseMemory(BaseMemory):
 
     # -- sync API -----------------------------------------------------------------------------
 
-    def get(
-        self, input: str | ChatMessage | None = None, initial_token_count: int = 0, **kwargs: Any
-    ) -> list[ChatMessage]:
-        """The newest whole turns within the token budget, after one system message of recalled memories."""
+    def _plan_get(
+        self, input: str | ChatMessage | None, initial_token_count: int
+    ) -> Generator[Fetch, Any, list[ChatMessage]]:
+        """The logic of :meth:`get` without I/O: it yields what to fetch and receives the replies,
+        so the sync and async methods drive one implementation."""
         total = self._budget(initial_token_count)
         limit = budget.FIRST_FETCH
         while True:
-            reply = self._connection.sync.get_messages_by_session(
-                self.session_id, user_id=self.user_id, limit=limit, order="desc"
-            )
+            reply = yield ("history", limit)
             entries = self._read(reply, limit, total)
             if entries is not None:
                 break
@@ -254,8 +255,28 @@ class MemFuseMemory(BaseMemory):
         request = self._recall_request(input, entries, window, total)
         results: list[dict[str, Any]] = []
         if request is not None:
-            results = self._connection.sync.query(request[0], request[1], **self._recall_scope())["data"]["results"]
+            reply = yield ("query", request)
+            results = reply["data"]["results"]
         return self._assemble(window, results, total)
+
+    def _history_args(self, limit: int) -> dict[str, Any]:
+        return {"user_id": self.user_id, "limit": limit, "order": "desc"}
+
+    def get(
+        self, input: str | ChatMessage | None = None, initial_token_count: int = 0, **kwargs: Any
+    ) -> list[ChatMessage]:
+        """The newest whole turns within the token budget, after one system message of recalled memories."""
+        plan = self._plan_get(input, initial_token_count)
+        reply: Any = None
+        try:
+            while True:
+                kind, arg = plan.send(reply)
+                if kind == "history":
+                    reply = self._connection.sync.get_messages_by_session(self.session_id, **self._history_args(arg))
+                else:
+                    reply = self._connection.sync.query(arg[0], arg[1], **self._recall_scope())
+        except StopIteration as done:
+            return done.value
 
     def get_all(self) -> list[ChatMessage]:
         """Every stored message of the session, oldest first."""
@@ -293,23 +314,19 @@ class MemFuseMemory(BaseMemory):
         self, input: str | ChatMessage | None = None, initial_token_count: int = 0, **kwargs: Any
     ) -> list[ChatMessage]:
         """Async :meth:`get`; the engine work runs off the event loop."""
-        total = self._budget(initial_token_count)
-        limit = budget.FIRST_FETCH
-        while True:
-            reply = await self._connection.aio.get_messages_by_session(
-                self.session_id, user_id=self.user_id, limit=limit, order="desc"
-            )
-            entries = self._read(reply, limit, total)
-            if entries is not None:
-                break
-            limit *= 4
-        window = self._window(entries, total)
-        request = self._recall_request(input, entries, window, total)
-        results: list[dict[str, Any]] = []
-        if request is not None:
-            reply = await self._connection.aio.query(request[0], request[1], **self._recall_scope())
-            results = reply["data"]["results"]
-        return self._assemble(window, results, total)
+        plan = self._plan_get(input, initial_token_count)
+        reply: Any = None
+        try:
+            while True:
+                kind, arg = plan.send(reply)
+                if kind == "history":
+                    reply = await self._connection.aio.get_messages_by_session(
+                        self.session_id, **self._history_args(arg)
+                    )
+                else:
+                    reply = await self._connection.aio.query(arg[0], arg[1], **self._recall_scope())
+        except StopIteration as done:
+            return done.value
 
     async def aget_all(self) -> list[ChatMessage]:
         """Async :meth:`get_all`."""
