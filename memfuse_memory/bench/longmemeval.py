@@ -154,9 +154,10 @@ def evaluate(
                 evidence_ids: set[str] = set()
                 session_of: dict[str, str] = {}
                 started = time.perf_counter()
-                for sid, stamp, turns in question.sessions:
+                for index, (sid, stamp, turns) in enumerate(question.sessions):
                     session = sid.replace("/", "_")
-                    for messages, flags in _rounds(turns, stamp, f"{user}:{session}"):
+                    # a haystack may hold the same session id twice: ids carry the position too
+                    for messages, flags in _rounds(turns, stamp, f"{user}:{index}:{session}"):
                         for message, flag in zip(messages, flags, strict=True):
                             message["id"] = message["id"].replace("/", "_")
                             session_of[message["id"]] = sid
