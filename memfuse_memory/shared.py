@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import atexit
 import threading
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from memfuse_memory.blocking import BlockingBufferService
 from memfuse_memory.config import MemFuseConfig, load_config
 from memfuse_memory.engine import Engine
 from memfuse_memory.errors import ConfigError
 from memfuse_memory.service import BufferService
+
+ServiceLike = BufferService | BlockingBufferService | Engine
+ConfigLike = str | Path | MemFuseConfig | dict[str, Any]
 
 _engines: dict[tuple[str, str], Engine] = {}
 _lock = threading.Lock()
@@ -40,8 +44,8 @@ def shared_engine(
 
 
 def resolve_service(
-    service: BufferService | BlockingBufferService | Engine | None = None,
-    config: str | Path | MemFuseConfig | dict[str, Any] | None = None,
+    service: ServiceLike | None = None,
+    config: ConfigLike | None = None,
     data_dir: str | Path | None = None,
 ) -> Engine:
     """The engine an adapter should use: the given service's, or the shared one of config/data_dir."""
@@ -52,6 +56,26 @@ def resolve_service(
             return service
         return service.engine
     return shared_engine(config, data_dir=data_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """One engine seen through both APIs: ``sync`` for blocking calls, ``aio`` for native async ones."""
+
+    engine: Engine
+    sync: BlockingBufferService
+    aio: BufferService
+
+    @classmethod
+    def open(
+        cls,
+        service: ServiceLike | None = None,
+        config: ConfigLike | None = None,
+        data_dir: str | Path | None = None,
+    ) -> Self:
+        """The given service's engine, or the process-wide shared engine of ``config`` / ``data_dir``."""
+        engine = resolve_service(service, config, data_dir)
+        return cls(engine, BlockingBufferService(engine), BufferService(engine))
 
 
 @atexit.register

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from memfuse_memory import BlockingBufferService, BufferService, MemFuseConfig
-from memfuse_memory.engine import Engine
-from memfuse_memory.shared import resolve_service
+from memfuse_memory.shared import ConfigLike, ServiceLike, Services
 
-ServiceLike = BufferService | BlockingBufferService | Engine
-ConfigLike = str | Path | MemFuseConfig | dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """Both calling conventions over one engine: ``sync`` for blocking calls, ``aio`` for asyncio."""
-
-    engine: Engine
-    sync: BlockingBufferService
-    aio: BufferService
+__all__ = ["ConfigLike", "ServiceLike", "Services", "connect"]
 
 
 def connect(
@@ -33,5 +19,4 @@ def connect(
     Adapters built on the same data directory share one engine, so what a chat history writes
     is visible at once to a retriever or a store.
     """
-    engine = resolve_service(service, config, data_dir)
-    return Services(engine, BlockingBufferService(engine), BufferService(engine))
+    return Services.open(service, config, data_dir)

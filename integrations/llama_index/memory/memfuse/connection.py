@@ -3,39 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from memfuse_memory.blocking import BlockingBufferService
-from memfuse_memory.config import MemFuseConfig
-from memfuse_memory.engine import Engine
 from memfuse_memory.models import check_id
-from memfuse_memory.service import BufferService
-from memfuse_memory.shared import resolve_service
+from memfuse_memory.shared import ConfigLike, ServiceLike, Services
 from memfuse_memory.tokens import get_encoding
 
-ServiceLike = BufferService | BlockingBufferService | Engine
-ConfigLike = str | Path | MemFuseConfig | dict[str, Any]
+__all__ = ["ConfigLike", "Connection", "ServiceLike"]
 
 
 @dataclass(frozen=True, slots=True)
-class Connection:
-    """One engine seen through both APIs: ``sync`` for blocking calls, ``aio`` for native async ones."""
-
-    engine: Engine
-    sync: BlockingBufferService
-    aio: BufferService
-
-    @classmethod
-    def open(
-        cls,
-        service: ServiceLike | None = None,
-        config: ConfigLike | None = None,
-        data_dir: str | Path | None = None,
-    ) -> Connection:
-        """The given service's engine, or the process-wide shared engine of ``config`` / ``data_dir``."""
-        engine = resolve_service(service=service, config=config, data_dir=data_dir)
-        return cls(engine=engine, sync=BlockingBufferService(engine), aio=BufferService(engine))
+class Connection(Services):
+    """The shared engine's two APIs, plus the scope checks and token counting the adapters need."""
 
     def __copy__(self) -> Connection:
         return self
