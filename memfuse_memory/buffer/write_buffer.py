@@ -3,7 +3,8 @@
 It commits each round to the durable message store, then queues it in the RoundBuffer; rounds
 that the RoundBuffer transfers are chunked and handed to the HybridBuffer, and the background
 worker is woken to embed them. One lock guards both buffers; it is never held while embedding
-or while writing to the vector store.
+or while writing to the vector store. The SQLite commit of an add does happen under it, so that
+adds, deletes and the buffers agree on one order (a commit takes well under a millisecond).
 """
 
 from __future__ import annotations
