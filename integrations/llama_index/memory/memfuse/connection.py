@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from memfuse_memory.errors import InvalidInputError
 from memfuse_memory.models import check_id
 from memfuse_memory.shared import ConfigLike, ServiceLike, Services
 from memfuse_memory.tokens import get_encoding
@@ -39,3 +44,22 @@ class Connection(Services):
     def tokenize(self, text: str) -> list[int]:
         """The engine's tiktoken encoding of ``text`` (what ``tokenizer_fn`` callers expect)."""
         return get_encoding(self.engine.counter.model).encode_ordinary(text)
+
+
+def open_adapter(
+    adapter: Any,
+    init: Callable[..., None],
+    service: ServiceLike | None,
+    config: ConfigLike | None,
+    data: dict[str, Any],
+) -> Connection:
+    """Validate an adapter's pydantic fields with ``init``, then connect it and check its scope ids."""
+    if isinstance(data.get("data_dir"), Path):
+        data["data_dir"] = str(data["data_dir"])
+    try:
+        init(**data)
+    except ValidationError as exc:
+        raise InvalidInputError(f"invalid {type(adapter).__name__} settings: {exc}") from exc
+    connection = Connection.open(service, config, adapter.data_dir)
+    connection.check_scope(user_id=adapter.user_id, session_id=adapter.session_id, agent_id=adapter.agent_id)
+    return connection

@@ -12,7 +12,7 @@ from llama_index.core.memory.types import BaseMemory
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
 from llama_index.memory.memfuse import budget, recall
-from llama_index.memory.memfuse.connection import ConfigLike, Connection, ServiceLike
+from llama_index.memory.memfuse.connection import ConfigLike, Connection, ServiceLike, open_adapter
 from llama_index.memory.memfuse.messages import (
     from_engine_message,
     input_text,
@@ -96,14 +96,7 @@ class MemFuseMemory(BaseMemory):
         **data: Any,
     ) -> None:
         """Build a memory on ``service``, or on the shared engine of ``config`` / ``data_dir``."""
-        if isinstance(data.get("data_dir"), Path):
-            data["data_dir"] = str(data["data_dir"])
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise InvalidInputError(f"invalid MemFuseMemory settings: {exc}") from exc
-        self._connection = Connection.open(service, config, self.data_dir)
-        self._connection.check_scope(user_id=self.user_id, session_id=self.session_id, agent_id=self.agent_id)
+        self._connection = open_adapter(self, super().__init__, service, config, data)
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Assigning a field (``memory.session_id = "s2"``) is validated like the constructor."""

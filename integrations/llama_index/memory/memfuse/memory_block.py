@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.memory.memory import BaseMemoryBlock
-from pydantic import Field, PrivateAttr, ValidationError
+from pydantic import Field, PrivateAttr
 
 from llama_index.memory.memfuse import recall
-from llama_index.memory.memfuse.connection import ConfigLike, Connection, ServiceLike
+from llama_index.memory.memfuse.connection import ConfigLike, Connection, ServiceLike, open_adapter
 from llama_index.memory.memfuse.messages import latest_user_text, message_text, split_rounds, to_engine_message
 from memfuse_memory.engine import DEFAULT_SESSION, Engine
-from memfuse_memory.errors import InvalidInputError
 
 # LlamaIndex's Memory tags the messages it flushes to blocks with this additional_kwargs key.
 SESSION_KWARG = "session_id"
@@ -67,14 +65,7 @@ class MemFuseMemoryBlock(BaseMemoryBlock[str]):
         **data: Any,
     ) -> None:
         """Build a block on ``service``, or on the shared engine of ``config`` / ``data_dir``."""
-        if isinstance(data.get("data_dir"), Path):
-            data["data_dir"] = str(data["data_dir"])
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise InvalidInputError(f"invalid MemFuseMemoryBlock settings: {exc}") from exc
-        self._connection = Connection.open(service, config, self.data_dir)
-        self._connection.check_scope(user_id=self.user_id, session_id=self.session_id, agent_id=self.agent_id)
+        self._connection = open_adapter(self, super().__init__, service, config, data)
 
     @property
     def engine(self) -> Engine:
