@@ -1,4 +1,4 @@
-"""Turn free text into a safe SQLite FTS5 query: words only, stop words removed, OR-ed."""
+"""Turn free text into a safe SQLite FTS5 query: words only, stop words and too-common words removed, OR-ed."""
 
 from __future__ import annotations
 
@@ -149,7 +149,32 @@ def query_terms(text: str) -> list[str]:
 
 def fts_query(text: str) -> str | None:
     """An FTS5 MATCH expression of quoted terms joined by OR; None when no term is left."""
-    terms = query_terms(text)
+    return match_expression(query_terms(text))
+
+
+def match_expression(terms: list[str]) -> str | None:
+    """An FTS5 MATCH expression of ``terms`` quoted and joined by OR; None for no term."""
     if not terms:
         return None
     return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+def informative(
+    words: list[str], stems: dict[str, list[str]], doc_freq: dict[str, int], total: int, min_docs: int
+) -> list[str]:
+    """The words worth matching: those with a stem in fewer than half of the ``total`` documents.
+
+    BM25's inverse document frequency of a stem in half the documents or more is clamped to ~0 by
+    FTS5, so such a word barely moves the ranking, yet FTS5 scores every document holding it: one
+    common word makes a query cost O(documents). Only stems in at least ``min_docs`` documents are
+    dropped (small stores keep every word), and if no kept word occurs anywhere, all words stay.
+    """
+
+    def common(stem: str) -> bool:
+        count = doc_freq.get(stem, 0)
+        return count >= min_docs and 2 * count >= total
+
+    kept = [word for word in words if not stems.get(word) or not all(common(stem) for stem in stems[word])]
+    if not any(doc_freq.get(stem, 0) for word in kept for stem in stems.get(word, [])):
+        return words
+    return kept
