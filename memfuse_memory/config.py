@@ -97,7 +97,9 @@ class VectorStoreConfig(_Section):
     """Where chunk vectors live: an embedded Chroma in the data dir, or a Chroma server."""
 
     mode: Literal["embedded", "server"] = Field(
-        "embedded", description="'embedded' PersistentClient or 'server' HttpClient."
+        "embedded",
+        description="'embedded': Chroma in the data dir, one process (PersistentClient); 'server': a Chroma server "
+        "(HttpClient) that several processes sharing the data dir use at once.",
     )
     host: str = Field("127.0.0.1", description="Chroma server host (mode 'server').")
     port: int = Field(8000, ge=1, le=65535, description="Chroma server port (mode 'server').")

@@ -121,7 +121,7 @@ class Engine:
                 self.config.buffer.hybrid_buffer.embedding_model, self.config.embedding.batch_size
             )
         if self._vector_store is None:
-            self._vector_store = ChromaVectorStore(storage.vector_store, data_dir)
+            self._vector_store = ChromaVectorStore(storage.vector_store, data_dir, store_id=self.store.store_id)
         self.memory = MemoryService(self.store, self._vector_store, self.config.retry)
         self.write_buffer = WriteBuffer(self.store, self.round_buffer, self.hybrid_buffer, self.strategy, self.counter)
         for round_ in self.store.pending_rounds():
@@ -390,10 +390,22 @@ class Engine:
             limits=self.config.limits,
         )
 
-    def cached_query(self, request: QueryRequest) -> dict[str, Any] | None:
-        """The cached reply of a request, or None; pure memory, safe on an event loop."""
+    def _user_version(self, user_id: str) -> int | None:
+        """The user's version in the shared message store; None (do not cache) if unreadable."""
+        assert self.store is not None
+        try:
+            return self.store.user_version(user_id)
+        except StorageError as exc:
+            log.warning("query cache bypassed, the user's version is unreadable: %s", exc)
+            return None
+
+    def cached_query(self, request: QueryRequest, version: int | None = None) -> dict[str, Any] | None:
+        """The cached reply of a request, or None; memory plus one indexed SQLite read (the user's
+        version, so writes of other processes are seen), safe on an event loop."""
         started = time.perf_counter()
-        results = self.query_buffer.get(request)
+        if version is None:
+            version = self._user_version(request.user_id)
+        results = None if version is None else self.query_buffer.get(request, version)
         if results is None:
             return None
         self.query_buffer.latency.since(started)
@@ -402,14 +414,15 @@ class Engine:
     def run_query(self, request: QueryRequest, *, use_cache: bool = True) -> dict[str, Any]:
         """Answer a validated request from every source (cache first)."""
         self._running()
-        if use_cache:
-            cached = self.cached_query(request)
+        version = self._user_version(request.user_id)
+        if use_cache and version is not None:
+            cached = self.cached_query(request, version)
             if cached is not None:
                 return cached
         started = time.perf_counter()
-        generation = self.query_buffer.generation(request.user_id)
+        generation = None if version is None else self.query_buffer.generation(request.user_id, version)
         results, errors = self._search(request)
-        if not errors:
+        if not errors and generation is not None:
             self.query_buffer.put(request, results, generation)
         self.query_buffer.latency.since(started)
         return _ok(

@@ -15,6 +15,7 @@ import numpy as np
 
 from memfuse_memory.buffer.hybrid_buffer import HybridEntry
 from memfuse_memory.config import RetryConfig
+from memfuse_memory.errors import StorageError, StorageUnavailableError
 from memfuse_memory.models import QueryRequest
 from memfuse_memory.resilience import CircuitBreaker, call_with_retry
 from memfuse_memory.storage.message_store import MessageStore
@@ -35,7 +36,11 @@ class MemoryService:
         self.failed_writes = 0
 
     def store(self, entries: Sequence[HybridEntry]) -> list[str]:
-        """Write the entries' vectors, then mark their rounds stored; return the round ids."""
+        """Write the entries' vectors, then mark their rounds stored; return the round ids.
+
+        Rounds deleted meanwhile (by another process sharing the stores) lose the vectors just
+        written for them, so a delete is never undone by a flush.
+        """
         by_user: dict[str, list[VectorItem]] = defaultdict(list)
         for entry in entries:
             for chunk in entry.chunks:
@@ -49,7 +54,11 @@ class MemoryService:
             self.failed_writes += 1
             raise
         round_ids = [entry.round.id for entry in entries]
-        self.messages.mark_stored(round_ids)
+        gone = set(self.messages.mark_stored(round_ids))
+        for user_id in {entry.round.scope.user_id for entry in entries if entry.round.id in gone}:
+            self.delete_vectors(
+                user_id, None, [e.round.id for e in entries if e.round.id in gone and e.round.scope.user_id == user_id]
+            )
         self.chunks_stored_since_start += sum(len(items) for items in by_user.values())
         return round_ids
 
@@ -61,8 +70,17 @@ class MemoryService:
         )
 
     def query_keywords(self, request: QueryRequest, limit: int) -> dict[str, float]:
-        """BM25 over every acknowledged message in scope (buffered or stored)."""
-        return self.messages.keyword_search(request, limit)
+        """BM25 over every acknowledged message in scope (buffered or stored).
+
+        Any failure of the keyword index surfaces as a StorageError, so a query degrades to the
+        other rankings instead of failing with a backend's own exception.
+        """
+        try:
+            return self.messages.keyword_search(request, limit)
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise StorageUnavailableError(f"keyword search failed: {exc}") from exc
 
     def delete_vectors(self, user_id: str, session_id: str | None, round_ids: Sequence[str] = ()) -> None:
         """Remove vectors, retried with backoff: of some rounds, of a session, or of a whole user."""

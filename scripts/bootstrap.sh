@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up ./.venv from scratch (CPU torch first, then the package with every extra), then run a job:
 #   bash scripts/bootstrap.sh demo   the main job: ingest a sample conversation, query it, show history
-#   bash scripts/bootstrap.sh test   the whole test suite
-# Extra arguments go to the job (for example: bash scripts/bootstrap.sh test -k crash).
+#   bash scripts/bootstrap.sh test   the whole test suite, then the integration tests again with
+#                                    Chroma in server mode (a real `chroma run` the tests start)
+# Extra arguments go to the job, to both test runs (for example: bash scripts/bootstrap.sh test -k crash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 job="${1:-demo}"
@@ -19,6 +20,12 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 
 case "$job" in
   demo) exec .venv/bin/memfuse-memory demo "$@" ;;
-  test) exec .venv/bin/python -m pytest "$@" ;;
+  test)
+    .venv/bin/python -m pytest "$@"
+    status=0
+    MEMFUSE_TEST_VECTOR_MODE=server .venv/bin/python -m pytest tests/integration "$@" || status=$?
+    # 5: the extra arguments selected no test of the server-mode run
+    if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then exit "$status"; fi
+    ;;
   *) echo "unknown job '$job': use demo or test" >&2; exit 2 ;;
 esac

@@ -3,7 +3,9 @@
 
 A cached answer is never stale: every write, transfer, embedding, flush or delete in a user's
 scope drops that user's entries and bumps the user's generation, and an answer computed while
-the generation moved is not cached.
+the generation moved is not cached. Writes of other processes sharing the message store are seen
+through the user's version there (bumped in the same transaction as the write): each entry
+keeps the version it was computed at and is served only while that is still the version.
 """
 
 from __future__ import annotations
@@ -12,10 +14,24 @@ import copy
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from memfuse_memory.metrics import LatencyRecorder
 from memfuse_memory.models import Hit, QueryRequest, StoredMessage, iso, matches_filter, to_micros
+
+
+class Generation(NamedTuple):
+    """What an answer was computed from: this process's epoch and user generation, and the
+    user's version in the shared message store."""
+
+    epoch: int
+    local: int
+    version: int
+
+
+class _Entry(NamedTuple):
+    version: int
+    results: list[dict[str, Any]]
 
 
 class QueryBuffer:
@@ -24,7 +40,7 @@ class QueryBuffer:
     def __init__(self, cache_size: int, max_size: int) -> None:
         self.cache_size = cache_size
         self.max_size = max_size
-        self._cache: OrderedDict[QueryRequest, list[dict[str, Any]]] = OrderedDict()
+        self._cache: OrderedDict[QueryRequest, _Entry] = OrderedDict()
         self._generations: dict[str, int] = {}
         self._epoch = 0
         self._lock = threading.Lock()
@@ -33,30 +49,38 @@ class QueryBuffer:
         self.invalidations = 0
         self.latency = LatencyRecorder()
 
-    def generation(self, user_id: str) -> tuple[int, int]:
-        """A token that changes whenever the user's data may have changed."""
+    def generation(self, user_id: str, version: int = 0) -> Generation:
+        """A token that changes whenever the user's data may have changed; ``version`` is the
+        user's version in the message store, read before the answer is computed."""
         with self._lock:
-            return (self._epoch, self._generations.get(user_id, 0))
+            return Generation(self._epoch, self._generations.get(user_id, 0), version)
 
-    def get(self, request: QueryRequest) -> list[dict[str, Any]] | None:
-        """A copy of the cached answer, or None (counted as a miss)."""
+    def get(self, request: QueryRequest, version: int = 0) -> list[dict[str, Any]] | None:
+        """A copy of the cached answer, or None (counted as a miss).
+
+        ``version`` is the user's current version in the message store; an entry computed at
+        another version is outdated by some process's write and is dropped.
+        """
         with self._lock:
             cached = self._cache.get(request)
+            if cached is not None and cached.version != version:
+                del self._cache[request]
+                cached = None
             if cached is None:
                 self.cache_misses += 1
                 return None
             self._cache.move_to_end(request)
             self.cache_hits += 1
-        return copy.deepcopy(cached)
+        return copy.deepcopy(cached.results)
 
-    def put(self, request: QueryRequest, results: list[dict[str, Any]], generation: tuple[int, int]) -> None:
-        """Cache an answer unless the user's data changed since ``generation`` was read."""
+    def put(self, request: QueryRequest, results: list[dict[str, Any]], generation: Generation) -> None:
+        """Cache an answer unless this process changed the user's data since ``generation`` was read."""
         if self.cache_size == 0:
             return
         with self._lock:
-            if (self._epoch, self._generations.get(request.user_id, 0)) != generation:
+            if (self._epoch, self._generations.get(request.user_id, 0)) != generation[:2]:
                 return
-            self._cache[request] = copy.deepcopy(results)
+            self._cache[request] = _Entry(generation.version, copy.deepcopy(results))
             self._cache.move_to_end(request)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)

@@ -5,12 +5,19 @@ index are derived from it. Rounds carry a ``stored`` flag, set once their vector
 vector store, so a restart re-indexes exactly what was acknowledged but not yet stored. An FTS5
 table over message contents (kept in step by triggers, in the same transaction as the insert)
 is the keyword store, so keyword search sees a message the moment ``add`` returns.
+
+Several processes may share one file (WAL, ``BEGIN IMMEDIATE`` writes, a busy timeout). Two
+tables serve them: ``meta`` holds the store id that names this store's vector collections, and
+``user_versions`` holds a per-user counter that triggers bump in the same transaction as every
+insert or delete of a user's messages and every change of a round's ``stored`` flag, so a query
+cache in any process can tell whether a user's data changed since it computed an answer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,9 +27,10 @@ from typing import Any
 
 from memfuse_memory.errors import DuplicateMessageError, StorageError
 from memfuse_memory.models import QueryRequest, Round, Scope, StoredMessage, from_micros, to_micros
-from memfuse_memory.ranking.keywords import fts_query
+from memfuse_memory.ranking.keywords import informative, match_expression, query_terms
+from memfuse_memory.storage.term_stats import TOKENIZER, term_stats
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS rounds (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     id         TEXT    NOT NULL UNIQUE,
@@ -53,7 +61,7 @@ CREATE INDEX IF NOT EXISTS messages_round ON messages (round_seq);
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
     content, user_token,
     content = 'messages', content_rowid = 'seq',
-    tokenize = 'porter unicode61 remove_diacritics 2'
+    tokenize = '{TOKENIZER}'
 );
 CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
     INSERT INTO messages_fts (rowid, content, user_token) VALUES (new.seq, new.content, new.user_token);
@@ -62,9 +70,31 @@ CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, content, user_token)
     VALUES ('delete', old.seq, old.content, old.user_token);
 END;
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS user_versions (
+    user_id TEXT    PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS messages_version_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO user_versions (user_id, version) VALUES (new.user_id, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_version_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO user_versions (user_id, version) VALUES (old.user_id, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS rounds_version_stored AFTER UPDATE OF stored ON rounds
+WHEN new.stored <> old.stored BEGIN
+    INSERT INTO user_versions (user_id, version) VALUES (new.user_id, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
+END;
 """
 
 FILE_NAME = "messages.sqlite3"
+COMMON_TERM_MIN_DOCS = 500  # below this many hits a common word costs little, so it is kept
 
 _MESSAGE_COLUMNS = (
     "m.seq, m.id, m.role, m.content, m.name, m.created_us, m.metadata, m.user_id, m.agent_id, m.session_id, r.id"
@@ -122,16 +152,44 @@ class MessageStore:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        self.store_id = ""
         try:
             if read_only:
                 if not path.is_file():
                     raise StorageError(f"no message store at {path}")
                 self._connection()
+                self.store_id = self._read_store_id() or ""
                 return
             path.parent.mkdir(parents=True, exist_ok=True)
             self._connection().executescript(_SCHEMA)
+            self.store_id = self._ensure_store_id()
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open the message store at {path}: {exc}") from exc
+
+    def _read_store_id(self) -> str | None:
+        try:
+            row = self._connection().execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return None if row is None else str(row[0])
+
+    def _ensure_store_id(self) -> str:
+        """This store's id, created once (whichever process opens the file first wins).
+
+        A store that already held rounds before it had an id keeps the empty id, so its
+        existing vector collections keep their names.
+        """
+        found = self._read_store_id()
+        if found is not None:
+            return found
+        with self._write() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+            if row is not None:
+                return str(row[0])
+            legacy = conn.execute("SELECT EXISTS (SELECT 1 FROM rounds)").fetchone()[0]
+            value = "" if legacy else secrets.token_hex(8)
+            conn.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (value,))
+            return value
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -235,13 +293,21 @@ class MessageStore:
             found.update(row[0] for row in self._read(f"SELECT id FROM messages WHERE id IN ({marks})", part))
         return found
 
-    def mark_stored(self, round_ids: Sequence[str]) -> None:
-        """Record that these rounds' vectors are in the vector store."""
+    def mark_stored(self, round_ids: Sequence[str]) -> list[str]:
+        """Record that these rounds' vectors are in the vector store.
+
+        Returns the ids of rounds that are gone (deleted meanwhile, possibly by another process),
+        so the caller can remove the vectors it has just written for them.
+        """
         if not round_ids:
-            return
+            return []
         try:
             with self._write() as conn:
-                conn.executemany("UPDATE rounds SET stored = 1 WHERE id = ?", [(rid,) for rid in round_ids])
+                return [
+                    rid
+                    for rid in round_ids
+                    if conn.execute("UPDATE rounds SET stored = 1 WHERE id = ?", (rid,)).rowcount == 0
+                ]
         except sqlite3.Error as exc:
             raise StorageError(f"cannot mark {len(round_ids)} round(s) stored: {exc}") from exc
 
@@ -408,7 +474,14 @@ class MessageStore:
 
     def keyword_search(self, request: QueryRequest, limit: int) -> dict[str, float]:
         """BM25 over message contents within the request's scope: message id -> score (higher is better)."""
-        match = fts_query(request.text)
+        words = query_terms(request.text)
+        if not words:
+            return {}
+        try:
+            stems, doc_freq, total = term_stats(self._connection(), words, COMMON_TERM_MIN_DOCS)
+        except sqlite3.Error as exc:
+            raise StorageError(f"message store read failed: {exc}") from exc
+        match = match_expression(informative(words, stems, doc_freq, total, COMMON_TERM_MIN_DOCS))
         if match is None:
             return {}
         expression = f'user_token : "{user_token(request.user_id)}" AND content : ({match})'
@@ -432,6 +505,11 @@ class MessageStore:
         sql += " ORDER BY bm25(messages_fts, 1.0, 0.0) LIMIT ?"
         args.append(limit)
         return {mid: -float(score) for mid, score in self._read(sql, args)}
+
+    def user_version(self, user_id: str) -> int:
+        """A counter of the user's changes, shared by every process on this file (0: none yet)."""
+        row = self._read("SELECT version FROM user_versions WHERE user_id = ?", (user_id,))
+        return int(row[0][0]) if row else 0
 
     def counts(self) -> dict[str, int]:
         """Messages, rounds and rounds pending (not yet in the vector store)."""

@@ -2,18 +2,21 @@
 
 One Chroma collection per user keeps user-scoped queries fast at any total size (a ``where``
 filter over one big collection costs ~100 ms at 100k items) and makes deleting a user one call.
+Collection names carry the message store's id, so processes sharing one message store share
+collections while separate stores on one Chroma server never mix.
 Only ids, vectors and scope metadata go to Chroma; the text stays in the message store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -22,6 +25,8 @@ from memfuse_memory.errors import StorageError
 from memfuse_memory.models import Chunk, to_micros
 
 _ID_SEPARATOR = "\x1f"  # ids never hold control characters (validated), so this cannot clash
+_CONNECT_TIMEOUT_SECONDS = 5.0
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,31 +73,53 @@ class VectorStore(Protocol):
     def close(self) -> None: ...
 
 
-def collection_name(user_id: str) -> str:
-    """A valid Chroma collection name for a user, whatever characters the user id has."""
-    return "mfu-" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:40]
+def collection_name(store_id: str, user_id: str) -> str:
+    """A valid Chroma collection name for a user of one message store, whatever characters the
+    user id has (an empty store id is a store created before stores had ids)."""
+    digest = hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:40]
+    return f"mfu-{store_id}-{digest}" if store_id else f"mfu-{digest}"
+
+
+def _check_reachable(host: str, port: int, timeout: float) -> None:
+    """Fail fast, naming the address, when nothing listens there (the Chroma client would hang or
+    report no address)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise StorageError(
+            f"cannot reach the Chroma server at {host}:{port} (storage.vector_store.mode: server): {exc}"
+        ) from exc
 
 
 class ChromaVectorStore:
-    """Chroma, embedded (PersistentClient under the data dir) or a server (HttpClient)."""
+    """Chroma, embedded (PersistentClient under the data dir) or a server (HttpClient).
 
-    def __init__(self, config: VectorStoreConfig, data_dir: Path) -> None:
+    ``store_id`` is the message store's id; it is part of every collection name.
+    """
+
+    def __init__(self, config: VectorStoreConfig, data_dir: Path, *, store_id: str) -> None:
         import chromadb
 
+        self.store_id = store_id
         settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
         try:
             if config.mode == "server":
+                _check_reachable(config.host, config.port, _CONNECT_TIMEOUT_SECONDS)
                 self._client = chromadb.HttpClient(host=config.host, port=config.port, settings=settings)
             else:
                 self._client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
+        except StorageError:
+            raise
         except Exception as exc:
-            raise StorageError(f"cannot open the Chroma vector store ({config.mode}): {exc}") from exc
+            where = f"server at {config.host}:{config.port}" if config.mode == "server" else "embedded store"
+            raise StorageError(f"cannot open the Chroma vector store ({where}): {exc}") from exc
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._max_batch = max(1, min(5000, int(self._client.get_max_batch_size())))
 
     def _collection(self, user_id: str, *, create: bool) -> Any | None:
-        name = collection_name(user_id)
+        name = collection_name(self.store_id, user_id)
         with self._lock:
             collection = self._collections.get(name)
         if collection is not None:
@@ -112,12 +139,34 @@ class ChromaVectorStore:
             self._collections[name] = collection
         return collection
 
+    def _using(self, user_id: str, *, create: bool, operation: Callable[[Any], _T], missing: _T) -> _T:
+        """Run ``operation`` on the user's collection (``missing`` when there is none).
+
+        Another process may have deleted (and recreated) the collection behind a cached handle;
+        then the handle is dropped and the operation runs once more on a fresh lookup.
+        """
+        from chromadb.errors import NotFoundError
+
+        collection = self._collection(user_id, create=create)
+        if collection is None:
+            return missing
+        try:
+            return operation(collection)
+        except NotFoundError:
+            with self._lock:
+                self._collections.pop(collection_name(self.store_id, user_id), None)
+        collection = self._collection(user_id, create=create)
+        return missing if collection is None else operation(collection)
+
     def upsert(self, user_id: str, items: Sequence[VectorItem]) -> None:
         if not items:
             return
-        collection = self._collection(user_id, create=True)
-        for start in range(0, len(items), self._max_batch):
-            self._upsert(collection, items[start : start + self._max_batch])
+
+        def write(collection: Any) -> None:
+            for start in range(0, len(items), self._max_batch):
+                self._upsert(collection, items[start : start + self._max_batch])
+
+        self._using(user_id, create=True, operation=write, missing=None)
 
     @staticmethod
     def _upsert(collection: Any, items: Sequence[VectorItem]) -> None:
@@ -137,9 +186,6 @@ class ChromaVectorStore:
         )
 
     def query(self, vector: np.ndarray, where: VectorFilter, limit: int) -> list[VectorHit]:
-        collection = self._collection(where.user_id, create=False)
-        if collection is None:
-            return []
         clauses: list[dict[str, Any]] = []
         if where.session_id is not None:
             clauses.append({"session_id": where.session_id})
@@ -154,9 +200,16 @@ class ChromaVectorStore:
             condition = clauses[0]
         elif clauses:
             condition = {"$and": clauses}
-        result = collection.query(
-            query_embeddings=vector[None, :], n_results=limit, where=condition, include=["metadatas", "distances"]
+        result = self._using(
+            where.user_id,
+            create=False,
+            operation=lambda collection: collection.query(
+                query_embeddings=vector[None, :], n_results=limit, where=condition, include=["metadatas", "distances"]
+            ),
+            missing=None,
         )
+        if result is None:
+            return []
         ids, metadatas, distances = result["ids"][0], result["metadatas"][0], result["distances"][0]
         return [
             VectorHit(
@@ -166,19 +219,27 @@ class ChromaVectorStore:
         ]
 
     def delete_session(self, user_id: str, session_id: str) -> None:
-        collection = self._collection(user_id, create=False)
-        if collection is not None:
-            collection.delete(where={"session_id": session_id})
+        self._using(
+            user_id,
+            create=False,
+            operation=lambda collection: collection.delete(where={"session_id": session_id}),
+            missing=None,
+        )
 
     def delete_rounds(self, user_id: str, round_ids: Sequence[str]) -> None:
-        collection = self._collection(user_id, create=False)
-        if collection is not None and round_ids:
-            collection.delete(where={"round_id": {"$in": list(round_ids)}})
+        if not round_ids:
+            return
+        self._using(
+            user_id,
+            create=False,
+            operation=lambda collection: collection.delete(where={"round_id": {"$in": list(round_ids)}}),
+            missing=None,
+        )
 
     def delete_user(self, user_id: str) -> None:
         from chromadb.errors import NotFoundError
 
-        name = collection_name(user_id)
+        name = collection_name(self.store_id, user_id)
         with self._lock:
             self._collections.pop(name, None)
         with suppress(NotFoundError, ValueError):

@@ -1,13 +1,15 @@
-"""The whole pipeline with the real MiniLM, embedded Chroma, tiktoken and SQLite."""
+"""The whole pipeline with the real MiniLM, Chroma (embedded or server), tiktoken and SQLite."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import chromadb
 
 from memfuse_memory import BlockingBufferService, BufferService
+from memfuse_memory.config import VectorStoreConfig
 from memfuse_memory.storage.vector_store import collection_name
 from memfuse_memory.tokens import get_encoding
 
@@ -55,10 +57,19 @@ def test_round_buffer_counts_tokens_with_tiktoken(tmp_path: Path) -> None:
         assert memory.get_stats()["round_buffer"]["current_tokens"] == expected
 
 
+def chroma_client(config: VectorStoreConfig, data_dir: Path) -> chromadb.ClientAPI:
+    settings = chromadb.Settings(anonymized_telemetry=False)
+    if config.mode == "server":
+        return chromadb.HttpClient(host=config.host, port=config.port, settings=settings)
+    return chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
+
+
 def test_reopen_keeps_history_and_vectors_and_delete_user_drops_collection(tmp_path: Path) -> None:
     with BlockingBufferService.from_config(data_dir=tmp_path) as memory:
         ids = add_facts(memory)
         add_facts(memory, user="bob")
+        store_id, vector_config = memory.engine.store.store_id, memory.engine.config.storage.vector_store
+    assert len(store_id) == 16
     with BlockingBufferService.from_config(data_dir=tmp_path) as memory:
         history = [
             m["id"]
@@ -71,11 +82,8 @@ def test_reopen_keeps_history_and_vectors_and_delete_user_drops_collection(tmp_p
         assert any("Lisbon" in r["content"] for r in hit)
         memory.delete_user("bob")
         assert memory.query("Lisbon", user_id="bob")["data"]["results"] == []
-    client = chromadb.PersistentClient(
-        path=str(tmp_path / "chroma"), settings=chromadb.Settings(anonymized_telemetry=False)
-    )
-    names = {c.name for c in client.list_collections()}
-    assert collection_name("alice") in names and collection_name("bob") not in names
+    names = {c.name for c in chroma_client(vector_config, tmp_path).list_collections()}
+    assert collection_name(store_id, "alice") in names and collection_name(store_id, "bob") not in names
 
 
 async def test_async_api_and_contextual_strategy_end_to_end(tmp_path: Path) -> None:
@@ -104,15 +112,14 @@ def test_delete_messages_removes_vectors_from_chroma(tmp_path: Path) -> None:
         assert collection.count() == len(FACTS) - 1
 
 
-def test_chroma_upserts_more_than_its_max_batch(tmp_path: Path) -> None:
+def test_chroma_upserts_more_than_its_max_batch(tmp_path: Path, vector_store_config: VectorStoreConfig) -> None:
     """A flush after a long outage can hold more chunks than Chroma takes in one call."""
     import numpy as np
 
-    from memfuse_memory.config import VectorStoreConfig
     from memfuse_memory.models import Chunk, Scope
     from memfuse_memory.storage.vector_store import ChromaVectorStore, VectorFilter, VectorItem
 
-    store = ChromaVectorStore(VectorStoreConfig(), tmp_path)
+    store = ChromaVectorStore(vector_store_config, tmp_path, store_id=uuid.uuid4().hex[:16])
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(6000, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
