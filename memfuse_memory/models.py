@@ -24,6 +24,7 @@ Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 
 _FORBIDDEN_ID = re.compile(r"[\x00-\x1f\x7f/\\]")
+MAX_METADATA_DEPTH = 100
 
 
 def new_id() -> str:
@@ -64,7 +65,10 @@ def parse_time(value: Any, what: str) -> datetime:
         raise ValueError(f"{what} must be a datetime, ISO 8601 string or epoch seconds, not {type(value).__name__}")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"{what} is out of range in UTC: {value!r}") from exc
 
 
 def iso(moment: datetime) -> str:
@@ -85,6 +89,27 @@ def check_id(value: Any, what: str, limits: LimitsConfig, error: type[Exception]
     if not _encodable(value):
         raise error(f"{what} is not valid Unicode (lone surrogate): {value!r}")
     return value
+
+
+def too_deep(value: Any, limit: int = MAX_METADATA_DEPTH) -> bool:
+    """Whether dicts and lists nest deeper than ``limit``; iterative, so any depth is safe to check.
+
+    JSON encoding and decoding recurse, so a deeper value could be accepted by one call stack
+    and then fail to read back on a deeper one.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _encodable(text: str) -> bool:
@@ -241,6 +266,8 @@ def validate_round(
         if message_id in seen:
             raise InvalidMessageError(f"{where}.id {message_id!r} appears twice in one round")
         seen.add(message_id)
+        if too_deep(message.metadata):
+            raise InvalidMessageError(f"{where}.metadata nests deeper than {MAX_METADATA_DEPTH} levels")
         try:
             created = stamp if message.created_at is None else parse_time(message.created_at, f"{where}.created_at")
             meta_json = json.dumps(message.metadata, allow_nan=False, ensure_ascii=False)
@@ -321,6 +348,8 @@ def validate_query(
             raise InvalidQueryError(
                 f"metadata_filter must be a dict of key: value, not {type(metadata_filter).__name__}"
             )
+        if too_deep(metadata_filter):
+            raise InvalidQueryError(f"metadata_filter nests deeper than {MAX_METADATA_DEPTH} levels")
         try:
             filter_json = (
                 json.dumps(dict(metadata_filter), sort_keys=True, allow_nan=False) if metadata_filter else None

@@ -41,6 +41,10 @@ def check_namespace(namespace: Any, *, for_write: bool) -> tuple[str, ...]:
     for label in namespace:
         if not isinstance(label, str) or not label or "." in label or "\x00" in label:
             raise NamespaceError(f"invalid namespace label {label!r} in {namespace}: non-empty, no '.' or NUL")
+        try:
+            label.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise NamespaceError(f"namespace label {label!r} in {namespace} is not valid Unicode") from exc
     if for_write and namespace[0] == "langgraph":
         raise NamespaceError(f'the root label "langgraph" is reserved: {namespace}')
     return namespace

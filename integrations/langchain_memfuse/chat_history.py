@@ -11,6 +11,7 @@ from langchain_core.messages import BaseMessage
 from langchain_memfuse._engine import ConfigLike, ServiceLike, connect
 from langchain_memfuse.messages import from_record, to_records
 from memfuse_memory.errors import InvalidScopeError
+from memfuse_memory.models import check_id
 
 
 class MemFuseChatMessageHistory(BaseChatMessageHistory):
@@ -55,6 +56,11 @@ class MemFuseChatMessageHistory(BaseChatMessageHistory):
         self.user_id = user_id
         self.agent_id = agent_id
         self._services = connect(service, config, data_dir)
+        limits = self._services.engine.config.limits
+        check_id(session_id, "session_id", limits)
+        check_id(user_id, "user_id", limits)
+        if agent_id is not None:
+            check_id(agent_id, "agent_id", limits)
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]

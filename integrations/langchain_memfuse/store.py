@@ -48,8 +48,8 @@ from langchain_memfuse._store_codec import (
     session_of,
 )
 from memfuse_memory.engine import Engine
-from memfuse_memory.errors import InvalidInputError, InvalidQueryError
-from memfuse_memory.models import iso
+from memfuse_memory.errors import InvalidInputError, InvalidQueryError, MemFuseError
+from memfuse_memory.models import Scope, check_id, iso, validate_round
 
 _locks: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
@@ -258,6 +258,22 @@ class MemFuseStore(BaseStore):
             message_id=message_id,
         )
 
+    def _check_put(self, op: PutOp) -> None:
+        """Reject a put the engine would reject, before any write of the batch (catalog included)."""
+        check_namespace(op.namespace, for_write=True)
+        if op.value is None:
+            return
+        try:
+            record = self._record(op, "", iso(datetime.now(UTC)))
+        except MemFuseError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"item {op.key!r} has a value that is not JSON: {exc}") from exc
+        limits = self._services.engine.config.limits
+        user = check_id(self._user_of(op.namespace), "user_id", limits)
+        scope = Scope(user_id=user, session_id=session_of(op.namespace, self.agent_id), agent_id=self.agent_id)
+        validate_round([record], scope, limits)
+
     def _drop_from_catalog(self, namespace: tuple[str, ...]) -> None:
         reply = self._services.sync.get_messages_by_session(self._catalog_session, user_id=self.user_id)
         ids = [row["id"] for row in reply["data"]["messages"] if read_namespace(row) == namespace]
@@ -279,9 +295,7 @@ class MemFuseStore(BaseStore):
                 elif isinstance(op, ListNamespacesOp):
                     results.append(self._list_namespaces(op))
                 elif isinstance(op, PutOp):
-                    check_namespace(op.namespace, for_write=True)
-                    if op.value is not None:
-                        item_record(op.namespace, op.key, op.value, index=op.index, default_fields=None, created_at="")
+                    self._check_put(op)
                     puts.setdefault(op.namespace, {})[op.key] = op
                     results.append(None)
                 else:

@@ -13,6 +13,7 @@ from llama_index.memory.memfuse import recall
 from llama_index.memory.memfuse.connection import ConfigLike, Connection, ServiceLike, open_adapter
 from llama_index.memory.memfuse.messages import latest_user_text, message_text, split_rounds, to_engine_message
 from memfuse_memory.engine import DEFAULT_SESSION, Engine
+from memfuse_memory.errors import InvalidMessageError
 
 # LlamaIndex's Memory tags the messages it flushes to blocks with this additional_kwargs key.
 SESSION_KWARG = "session_id"
@@ -101,6 +102,8 @@ class MemFuseMemoryBlock(BaseMemoryBlock[str]):
     def _by_session(self, messages: Sequence[ChatMessage]) -> list[tuple[str, list[ChatMessage]]]:
         groups: list[tuple[str, list[ChatMessage]]] = []
         for message in messages:
+            if not isinstance(message, ChatMessage):
+                raise InvalidMessageError(f"expected a llama_index ChatMessage, got {type(message).__name__}")
             kwargs = dict(message.additional_kwargs)
             tagged = kwargs.pop(SESSION_KWARG, None)
             session = tagged if isinstance(tagged, str) and tagged else (self.session_id or DEFAULT_SESSION)

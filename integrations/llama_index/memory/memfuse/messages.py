@@ -144,6 +144,8 @@ def split_rounds(messages: Sequence[ChatMessage]) -> list[list[ChatMessage]]:
     """Group messages into rounds: each user message starts one, the replies that follow join it."""
     rounds: list[list[ChatMessage]] = []
     for message in messages:
+        if not isinstance(message, ChatMessage):
+            raise InvalidMessageError(f"expected a llama_index ChatMessage, got {type(message).__name__}")
         if not rounds or engine_role(message) == "user":
             rounds.append([message])
         else:
