@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memfuse_memory import BlockingBufferService
-from memfuse_memory.errors import InvalidQueryError, InvalidScopeError
+from memfuse_memory.errors import InvalidQueryError, InvalidScopeError, MemFuseError
+from memfuse_memory.storage.message_store import user_token
 from tests.fakes import FakeEmbedder, MemoryVectorStore
 
 USERS = ["alice", "bob", "carol/../alice", "ALICE", "alice "[:-1] + "\u00e9"]
@@ -69,3 +72,106 @@ def test_ids_cannot_escape_the_data_directory(shared: BlockingBufferService) -> 
         assert "session_id" in str(caught.value)
     after = {p.resolve() for p in data_dir.parent.rglob("*")}
     assert {p for p in after - before if data_dir not in p.parents and p != data_dir} == set()
+
+
+TRICKY_IDS = st.one_of(
+    st.sampled_from(
+        [
+            "alice",
+            "Alice",
+            "alice\u200b",
+            "ali\u0301ce",
+            "alic\u00e9",
+            "bob",
+            "bob ",
+            "%2e%2e",
+            "~",
+            "..a",
+            "a..",
+            "*",
+            '"',
+        ]
+    ),
+    st.text(alphabet=st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Zs"]), min_size=1, max_size=12),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    users=st.lists(TRICKY_IDS, min_size=2, max_size=4, unique=True),
+    probes=st.lists(st.sampled_from(WORDS) | st.text(min_size=1, max_size=10), min_size=1, max_size=4),
+    flush=st.booleans(),
+)
+def test_no_query_crosses_users_whatever_the_ids(users: list[str], probes: list[str], flush: bool) -> None:
+    """Each user writes a private secret; no query as one user (even one naming another user's
+    FTS token, id or secret) returns another user's message, from any stage."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        BlockingBufferService.from_config(
+            data_dir=Path(tmp), embedder=FakeEmbedder(), vector_store=MemoryVectorStore()
+        ) as service,
+    ):
+        owners: dict[str, str] = {}
+        accepted: list[str] = []
+        for n, user in enumerate(users):
+            try:
+                ids = service.add(
+                    [{"role": "user", "content": f"secret{n} falcon password {user}"}], "s", user_id=user
+                )["data"]["message_ids"]
+            except InvalidScopeError:
+                continue
+            accepted.append(user)
+            owners.update(dict.fromkeys(ids, user))
+        if flush:
+            service.flush_all()
+        for user in accepted:
+            for other in users:
+                for text in (
+                    " ".join(probes),
+                    f"secret{users.index(other)} falcon password",
+                    f'user_token : "{user_token(other)}"',
+                    f"{user_token(other)} OR secret{users.index(other)} OR *",
+                    other,
+                ):
+                    try:
+                        results = service.query(text, top_k=15, user_id=user)["data"]["results"]
+                    except InvalidQueryError:
+                        continue
+                    assert all(r["user_id"] == user and owners[r["id"]] == user for r in results)
+        for user in accepted:
+            exported = service.export_messages(user_id=user)
+            assert exported and {owners[m["id"]] for m in exported} == {user}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ids=st.lists(
+        st.one_of(
+            st.sampled_from(["..", "../..", "../x", "/tmp/x", "a/../../b", "C:\\x", "\\\\srv\\share", "~root", "%2F"]),
+            st.text(max_size=20),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_no_id_creates_a_file_outside_the_data_directory(ids: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        data_dir = root / "inner" / "data"
+        with BlockingBufferService.from_config(
+            data_dir=data_dir, embedder=FakeEmbedder(), vector_store=MemoryVectorStore()
+        ) as service:
+            for value in ids:
+                calls: list[Callable[[], object]] = [
+                    lambda v=value: service.add([{"role": "user", "content": "x", "id": v}], v, user_id=v),
+                    lambda v=value: service.add([{"role": "user", "content": "x"}], v, user_id="u", agent_id=v),
+                    lambda v=value: service.query("x", user_id=v, session_id=v),
+                    lambda v=value: service.export_messages(user_id=v, session_id=v),
+                    lambda v=value: service.delete_session(v, user_id=v),
+                    service.flush_all,
+                ]
+                for call in calls:
+                    with contextlib.suppress(MemFuseError):
+                        call()
+        outside = [p for p in root.rglob("*") if p not in (root / "inner", data_dir) and data_dir not in p.parents]
+        assert outside == []
