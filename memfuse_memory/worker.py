@@ -4,6 +4,10 @@ It runs on its own thread, so embedding never runs on an event loop and never wh
 lock is held: it snapshots pending chunks under the lock, embeds without it, then installs the
 vectors under the lock. Failures are retried with backoff (see :mod:`memfuse_memory.resilience`);
 after that the work stays pending and is tried again later, and waiting flushers are told.
+
+Processes sharing one message store also adopt each other's orphans: a round that stays pending
+across two checks ``3 * idle_seconds`` apart without being in this process's buffers was left by
+a process that stopped, so this one indexes it (idempotent if that process is merely slow).
 """
 
 from __future__ import annotations
@@ -24,6 +28,14 @@ from memfuse_memory.metrics import LatencyRecorder
 from memfuse_memory.resilience import CircuitBreaker, backoff_delay, call_with_retry
 
 log = logging.getLogger(__name__)
+
+ORPHAN_CHECKS_PER_IDLE = 3
+
+
+def orphans(pending: set[str], mine: set[str], suspects: set[str]) -> tuple[set[str], set[str]]:
+    """Rounds to adopt now (pending and suspect at the last check too) and the new suspects."""
+    foreign = pending - mine
+    return foreign & suspects, foreign - suspects
 
 
 class IndexWorker:
@@ -48,6 +60,10 @@ class IndexWorker:
         self._retry = retry
         self._idle_seconds = idle_seconds
         self._tick = min(1.0, idle_seconds / 4)
+        self._orphan_every = ORPHAN_CHECKS_PER_IDLE * idle_seconds
+        self._next_orphan_check = time.monotonic() + self._orphan_every
+        self._suspects: set[str] = set()
+        self.adopted_rounds = 0
         self._storage_lock = storage_lock
         self._on_change = on_change
         self.embed_breaker = CircuitBreaker(
@@ -136,6 +152,9 @@ class IndexWorker:
             if time.monotonic() >= next_idle_check:
                 next_idle_check = time.monotonic() + self._tick
                 idle = self._buffer.idle_keys(self._idle_seconds) or None
+                if time.monotonic() >= self._next_orphan_check:
+                    self._next_orphan_check = time.monotonic() + self._orphan_every
+                    self._adopt_orphans()
             if time.monotonic() < self._retry_at:
                 continue
             ok = self._embed_pending() and self._flush(wanted, idle)
@@ -155,6 +174,22 @@ class IndexWorker:
             self.last_error = error
             self._retry_at = time.monotonic() + backoff_delay(self._retry, self._failed_passes)
             self._cond.notify_all()
+
+    def _adopt_orphans(self) -> None:
+        try:
+            pending = self._memory.messages.pending_round_ids()
+            mine = {rid for rid in pending if self._buffer.location(rid) != "storage"}
+            adopt, self._suspects = orphans(pending, mine, self._suspects)
+            rounds = self._memory.messages.rounds_by_id(sorted(adopt)) if adopt else []
+        except MemFuseError as exc:
+            log.warning("orphan check skipped: %s", exc)
+            return
+        for round_ in rounds:
+            if self._buffer.location(round_.id) == "storage":
+                self._buffer.recover(round_)
+                self.adopted_rounds += 1
+        if rounds:
+            log.info("adopted %d round(s) left pending by another process", len(rounds))
 
     def _embed_pending(self) -> bool:
         while True:
@@ -212,6 +247,7 @@ class IndexWorker:
             "embed_batches": self.embed_batches,
             "embed_batch_latency_ms": self.embed_latency.summary(),
             "flush_latency_ms": self.flush_latency.summary(),
+            "adopted_rounds": self.adopted_rounds,
             "failures": self.failures,
             "last_error": None if self.last_error is None else str(self.last_error),
             "embedding_breaker": self.embed_breaker.stats(),

@@ -409,6 +409,10 @@ class MessageStore:
         except sqlite3.Error as exc:
             raise StorageError(f"message store read failed: {exc}") from exc
 
+    def pending_round_ids(self) -> set[str]:
+        """Ids of the rounds acknowledged but not yet in the vector store."""
+        return {row[0] for row in self._read("SELECT id FROM rounds WHERE stored = 0", ())}
+
     def pending_rounds(self) -> list[Round]:
         """Rounds acknowledged but not yet in the vector store, in the order they were added."""
         return self._rounds("r.stored = 0", ())

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import socket
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from memfuse_memory.errors import StorageError
 from memfuse_memory.models import QueryRequest, validate_query
 from memfuse_memory.storage.message_store import MessageStore
 from memfuse_memory.storage.vector_store import ChromaVectorStore, collection_name
+from memfuse_memory.worker import orphans
 from tests.fakes import MemoryVectorStore
 
 Make = Callable[..., BlockingBufferService]
@@ -195,6 +197,33 @@ def test_pending_rounds_picked_up_by_a_second_engine_are_stored_once(
     assert vectors.count("alice") == 3
     assert sorted(m["id"] for m in second.export_messages(user_id="alice")) == sorted(ids)
     assert first.get_stats()["storage"]["pending_rounds"] == 0
+
+
+def test_a_running_engine_adopts_rounds_a_stopped_engine_left_pending(
+    make_memory: Make, vectors: MemoryVectorStore
+) -> None:
+    survivor = make_memory(buffer__hybrid_buffer__idle_flush_seconds=0.1)
+    stopped = make_memory()
+    ids = [say(stopped, f"note {n} about the cello") for n in range(3)]
+    stopped.engine.close(flush=False)
+    assert survivor.get_stats()["storage"]["pending_rounds"] == 3
+    deadline = time.monotonic() + 10
+    while survivor.get_stats()["storage"]["pending_rounds"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert survivor.get_stats()["storage"]["pending_rounds"] == 0
+    assert survivor.get_stats()["index_worker"]["adopted_rounds"] == 3
+    assert vectors.count("alice") == 3
+    assert [r["id"] for r in survivor.query("cello", top_k=5, user_id="alice")["data"]["results"]] != []
+    assert sorted(m["id"] for m in survivor.export_messages(user_id="alice")) == sorted(ids)
+
+
+def test_orphans_are_adopted_only_after_two_checks_outside_this_process() -> None:
+    adopt, suspects = orphans({"a", "b", "c"}, {"c"}, set())
+    assert adopt == set() and suspects == {"a", "b"}
+    adopt, suspects = orphans({"a", "b", "d"}, set(), suspects)
+    assert adopt == {"a", "b"} and suspects == {"d"}
+    adopt, suspects = orphans({"d"}, {"d"}, suspects)
+    assert adopt == set() and suspects == set()
 
 
 # -- server mode start-up ---------------------------------------------------------------------
