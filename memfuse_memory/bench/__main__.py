@@ -1,8 +1,9 @@
 """Run the benchmarks and write a Markdown report with plots.
 
-python -m memfuse_memory.bench all                  # latency, throughput, LongMemEval subset
+python -m memfuse_memory.bench all --sizes 1000,10000,100000 --peer-sizes 1000,10000   # the published report
 python -m memfuse_memory.bench latency --sizes 1000,10000,100000
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
+python -m memfuse_memory.bench peers --sizes 1000,10000,100000   # ours, LangChain, LlamaIndex, mem0
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memfuse_memory.bench import latency, longmemeval, throughput
+from memfuse_memory.bench import compare, latency, longmemeval, peers, throughput
 from memfuse_memory.bench.embed_cache import CachedEmbedder
 from memfuse_memory.embedding.sentence_transformer import load_embedder
 
-METRICS = ["turn_recall@5", "turn_recall@10", "turn_hit@5", "ndcg@10", "session_recall@5", "session_recall@10"]
+METRICS = longmemeval.METRICS
 
 
 def _latency_section(result: dict[str, Any]) -> list[str]:
@@ -130,18 +131,61 @@ def _plots(out: Path, lat: dict[str, Any] | None, quality: dict[str, Any] | None
     return lines
 
 
+def _sizes(args: argparse.Namespace, for_peers: bool = False) -> list[int]:
+    text = args.peer_sizes if for_peers and args.peer_sizes else args.sizes
+    return [int(s) for s in text.split(",")]
+
+
+def _subset(args: argparse.Namespace) -> tuple[list[longmemeval.Question], str] | None:
+    """The LongMemEval questions of this run and how they were chosen, or None without the data."""
+    if not args.data.exists():
+        print(f"LongMemEval data not found at {args.data}; skipping retrieval quality", file=sys.stderr)
+        return None
+    questions = longmemeval.load_questions(args.data)
+    subset = questions if args.questions >= len(questions) else longmemeval.stratified(questions, args.questions)
+    how = "all" if len(subset) == len(questions) else "stratified by question type, seed 0"
+    if args.haystack_sessions:
+        subset = longmemeval.trimmed(subset, args.haystack_sessions)
+        how += f", haystacks trimmed to {args.haystack_sessions} sessions"
+    return subset, how
+
+
+def _quality(
+    args: argparse.Namespace, subset: tuple[list[longmemeval.Question], str], embedder: CachedEmbedder
+) -> dict[str, Any]:
+    """Every selected variant of ours on the subset."""
+    questions, how = subset
+    chosen = {
+        k: v
+        for k, v in longmemeval.VARIANTS.items()
+        if not args.variants or any(part in k for part in args.variants.split(","))
+    }
+    quality: dict[str, Any] = {"questions": len(questions), "subset": how, "variants": {}}
+    for name, variant in chosen.items():
+        print(f"quality: {name} on {len(questions)} questions ...", flush=True)
+        with peers.running(lambda folder, v=variant: peers.Ours(folder, embedder, v)) as system:
+            quality["variants"][name] = longmemeval.summarize(*longmemeval.evaluate(questions, system))
+    return quality
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m memfuse_memory.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["all", "latency", "throughput", "quality"])
+    parser.add_argument("what", choices=["all", "latency", "throughput", "quality", "peers"])
     parser.add_argument("--out", type=Path, default=Path("results"), help="folder of REPORT.md, JSON and plots")
     parser.add_argument("--sizes", default="1000,10000", help="stored-message counts for the latency table")
+    parser.add_argument(
+        "--peer-sizes", default="", help="stored-message counts of the peers comparison (default: --sizes)"
+    )
     parser.add_argument("--repeat", type=int, default=200, help="samples per latency measurement")
     parser.add_argument("--rounds", type=int, default=600, help="rounds of the ingest throughput run")
     parser.add_argument("--questions", type=int, default=30, help="stratified LongMemEval subset size (469 = all)")
     parser.add_argument("--variants", default="", help="comma-separated substrings selecting quality variants")
     parser.add_argument("--haystack-sessions", type=int, default=0, help="trim each haystack to N sessions (0 = all)")
+    parser.add_argument(
+        "--systems", default=",".join(compare.SYSTEMS), help="systems of the peers comparison (ours first)"
+    )
     parser.add_argument("--data", type=Path, default=longmemeval.DATA, help="longmemeval_s.jsonl.gz")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -153,41 +197,19 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m memfuse_memory.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     if args.what in ("all", "latency"):
-        sizes = [int(s) for s in args.sizes.split(",")]
-        print(f"latency at {sizes} ...", flush=True)
-        results["latency"] = latency.measure(sizes, cached, raw, repeat=args.repeat)
+        print(f"latency at {_sizes(args)} ...", flush=True)
+        results["latency"] = latency.measure(_sizes(args), cached, raw, repeat=args.repeat)
     if args.what in ("all", "throughput"):
         print("ingest throughput ...", flush=True)
         results["throughput"] = throughput.measure(raw, rounds=args.rounds)
-    if args.what in ("all", "quality"):
-        if not args.data.exists():
-            print(f"LongMemEval data not found at {args.data}; skipping quality", file=sys.stderr)
-        else:
-            questions = longmemeval.load_questions(args.data)
-            subset = (
-                questions if args.questions >= len(questions) else longmemeval.stratified(questions, args.questions)
-            )
-            chosen = {
-                k: v
-                for k, v in longmemeval.VARIANTS.items()
-                if not args.variants or any(part in k for part in args.variants.split(","))
-            }
-            quality: dict[str, Any] = {
-                "questions": len(subset),
-                "subset": ("all" if len(subset) == len(questions) else "stratified by question type, seed 0")
-                + (f", haystacks trimmed to {args.haystack_sessions} sessions" if args.haystack_sessions else ""),
-                "variants": {},
-            }
-            for name, variant in chosen.items():
-                print(f"quality: {name} on {len(subset)} questions ...", flush=True)
-                scores, timing = longmemeval.evaluate(subset, variant, cached)
-                types = sorted({row["type"] for row in scores.per_question})
-                quality["variants"][name] = {
-                    "overall": {m: scores.mean(m) for m in METRICS},
-                    "by_type": {t: {m: scores.mean(m, t) for m in METRICS} for t in types},
-                    "timing": timing,
-                }
-            results["quality"] = quality
+    subset = _subset(args) if args.what in ("all", "quality", "peers") else None
+    if args.what in ("all", "quality") and subset is not None:
+        results["quality"] = _quality(args, subset, cached)
+    if args.what in ("all", "peers"):
+        names = [n for n in args.systems.split(",") if n]
+        results["peers"] = compare.measure(
+            names, cached, _sizes(args, for_peers=True), args.repeat, args.rounds, subset[0] if subset else []
+        )
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     lines = ["# memfuse-memory benchmarks", "", f"{results['when']}; {results['machine']}; `{results['command']}`", ""]
     if "latency" in results:
@@ -204,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
     if "quality" in results:
         lines += [*_quality_section(results["quality"]), ""]
+    if "peers" in results:
+        lines += [*compare.section(results["peers"]), *compare.plot(results["peers"], args.out), ""]
     lines += _plots(args.out, results.get("latency"), results.get("quality"))
     (args.out / "REPORT.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

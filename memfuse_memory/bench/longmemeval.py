@@ -1,4 +1,4 @@
-"""Retrieval quality on LongMemEval: each question's haystack ingested as the memory would see it.
+"""Retrieval quality on LongMemEval: each question's haystack ingested as a memory would see it.
 
 One user per question, one session per haystack session in date order, a round per
 user turn and the assistant reply that follows; then the question is asked, scoped to that user.
@@ -13,17 +13,15 @@ import json
 import math
 import os
 import random
-import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from memfuse_memory.blocking import BlockingBufferService
-from memfuse_memory.embedding.base import Embedder
+from memfuse_memory.bench.peers import MemorySystem
 
 DATA = Path(
     os.environ.get(
@@ -41,6 +39,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "buffer": {"hybrid_buffer": {"chunk_strategy": "contextual"}, "query": {"fusion": "rrf"}}
     },
 }
+
+METRICS = ["turn_recall@5", "turn_recall@10", "turn_hit@5", "ndcg@10", "session_recall@5", "session_recall@10"]
 
 
 @dataclass
@@ -139,52 +139,69 @@ def _ndcg(ranked: list[str], relevant: set[str], k: int) -> float:
     return gain / ideal if ideal else 0.0
 
 
+def _ingest(system: MemorySystem, question: Question, user: str) -> tuple[set[str], dict[str, str], int]:
+    """Add the haystack in date order; return the evidence ids, each id's session and the turn count."""
+    evidence_ids: set[str] = set()
+    session_of: dict[str, str] = {}
+    turns_added = 0
+    for index, (sid, stamp, turns) in enumerate(question.sessions):
+        session = sid.replace("/", "_")
+        # a haystack may hold the same session id twice: ids carry the position too
+        for messages, flags in _rounds(turns, stamp, f"{user}:{index}:{session}"):
+            for message, flag in zip(messages, flags, strict=True):
+                message["id"] = message["id"].replace("/", "_")
+                session_of[message["id"]] = sid
+                if flag:
+                    evidence_ids.add(message["id"])
+            system.add(user, session, messages)
+            turns_added += len(messages)
+    return evidence_ids, session_of, turns_added
+
+
+def _score(question: Question, ranked: list[str], evidence_ids: set[str], session_of: dict[str, str]) -> dict[str, Any]:
+    sessions_ranked = list(dict.fromkeys(session_of[mid] for mid in ranked))
+    row: dict[str, Any] = {"type": question.qtype}
+    for k in (5, 10):
+        found = len(evidence_ids & set(ranked[:k]))
+        row[f"turn_recall@{k}"] = found / len(evidence_ids) if evidence_ids else None
+        row[f"turn_hit@{k}"] = float(found > 0) if evidence_ids else None
+        row[f"session_recall@{k}"] = len(question.answer_sessions & set(sessions_ranked[:k])) / len(
+            question.answer_sessions
+        )
+    row["ndcg@10"] = _ndcg(ranked, evidence_ids, 10) if evidence_ids else None
+    return row
+
+
 def evaluate(
-    questions: list[Question], variant: dict[str, Any], embedder: Embedder, progress: Any = None
+    questions: list[Question], system: MemorySystem, progress: Callable[[], Any] | None = None
 ) -> tuple[Scores, dict[str, float]]:
-    """Ingest, flush and query every question with one engine configuration."""
+    """Ingest, flush and query every question on one memory system (ours or a peer), one user each."""
     scores = Scores()
     timing = {"ingest_seconds": 0.0, "flush_seconds": 0.0, "query_seconds": 0.0, "turns": 0}
-    with tempfile.TemporaryDirectory(prefix="lme-") as tmp:
-        overrides = json.loads(json.dumps(variant))
-        overrides.setdefault("buffer", {}).setdefault("query", {})["max_size"] = 50
-        with BlockingBufferService.from_config(overrides, data_dir=Path(tmp), embedder=embedder) as memory:
-            for question in questions:
-                user = f"q-{question.qid}"
-                evidence_ids: set[str] = set()
-                session_of: dict[str, str] = {}
-                started = time.perf_counter()
-                for index, (sid, stamp, turns) in enumerate(question.sessions):
-                    session = sid.replace("/", "_")
-                    # a haystack may hold the same session id twice: ids carry the position too
-                    for messages, flags in _rounds(turns, stamp, f"{user}:{index}:{session}"):
-                        for message, flag in zip(messages, flags, strict=True):
-                            message["id"] = message["id"].replace("/", "_")
-                            session_of[message["id"]] = sid
-                            if flag:
-                                evidence_ids.add(message["id"])
-                        memory.add(messages, session_id=session, user_id=user)
-                        timing["turns"] += len(messages)
-                timing["ingest_seconds"] += time.perf_counter() - started
-                started = time.perf_counter()
-                memory.flush_all()
-                timing["flush_seconds"] += time.perf_counter() - started
-                started = time.perf_counter()
-                results = memory.query(question.text, top_k=50, user_id=user)["data"]["results"]
-                timing["query_seconds"] += time.perf_counter() - started
-                ranked = [r["id"] for r in results]
-                sessions_ranked = list(dict.fromkeys(session_of[mid] for mid in ranked))
-                row: dict[str, Any] = {"type": question.qtype}
-                for k in (5, 10):
-                    found = len(evidence_ids & set(ranked[:k]))
-                    row[f"turn_recall@{k}"] = found / len(evidence_ids) if evidence_ids else None
-                    row[f"turn_hit@{k}"] = float(found > 0) if evidence_ids else None
-                    row[f"session_recall@{k}"] = len(question.answer_sessions & set(sessions_ranked[:k])) / len(
-                        question.answer_sessions
-                    )
-                row["ndcg@10"] = _ndcg(ranked, evidence_ids, 10) if evidence_ids else None
-                scores.per_question.append(row)
-                memory.delete_user(user)
-                if progress is not None:
-                    progress()
+    for question in questions:
+        user = f"q-{question.qid}"
+        started = time.perf_counter()
+        evidence_ids, session_of, turns = _ingest(system, question, user)
+        timing["turns"] += turns
+        timing["ingest_seconds"] += time.perf_counter() - started
+        started = time.perf_counter()
+        system.flush()
+        timing["flush_seconds"] += time.perf_counter() - started
+        started = time.perf_counter()
+        ranked = system.search(user, question.text, 50)
+        timing["query_seconds"] += time.perf_counter() - started
+        scores.per_question.append(_score(question, ranked, evidence_ids, session_of))
+        system.forget(user)
+        if progress is not None:
+            progress()
     return scores, timing
+
+
+def summarize(scores: Scores, timing: dict[str, float]) -> dict[str, Any]:
+    """Mean of every metric, overall and per question type, with the run's timing."""
+    types = sorted({row["type"] for row in scores.per_question})
+    return {
+        "overall": {m: scores.mean(m) for m in METRICS},
+        "by_type": {t: {m: scores.mean(m, t) for m in METRICS} for t in types},
+        "timing": timing,
+    }

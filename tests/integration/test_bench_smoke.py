@@ -1,4 +1,5 @@
-"""A tiny run of every benchmark, so the benchmark command keeps working (numbers are not checked)."""
+"""A tiny run of every benchmark, so the benchmark command keeps working (numbers are not checked),
+and a check that every compared system finds, for its own user only, a message by its exact text."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from memfuse_memory.bench import longmemeval
+from memfuse_memory.bench import compare, latency, longmemeval, peers
 from memfuse_memory.bench.__main__ import main
+from memfuse_memory.bench.embed_cache import CachedEmbedder
+from memfuse_memory.embedding.sentence_transformer import load_embedder
 
 
 def run(tmp_path: Path, *args: str) -> dict:
@@ -41,3 +44,46 @@ def test_longmemeval_smoke(tmp_path: Path) -> None:
         assert 0.0 <= row["overall"]["session_recall@10"] <= 1.0
         assert row["timing"]["turns"] > 0
     assert (tmp_path / "quality.png").exists()
+
+
+def _conversation(user: str) -> list[list[dict[str, str]]]:
+    """Enough distinct rounds (about 1,500 tokens) that LlamaIndex's short-term queue flushes to its vector block."""
+    return [
+        [
+            {"role": "user", "content": f"{user} wrote on day {n} about {topic}.", "id": f"{user}-{n}-u"},
+            {"role": "assistant", "content": f"Noted for {user}: {topic}, day {n}.", "id": f"{user}-{n}-a"},
+        ]
+        for n, topic in enumerate(latency.TOPICS * 4)
+    ]
+
+
+@pytest.mark.parametrize("name", compare.SYSTEMS)
+def test_peer_finds_its_own_message_by_exact_text(tmp_path: Path, name: str) -> None:
+    if peers.unavailable(name):
+        pytest.skip(peers.unavailable(name))
+    embedder = CachedEmbedder(load_embedder("all-MiniLM-L6-v2"), tmp_path / "cache.sqlite3", "all-MiniLM-L6-v2")
+    with peers.running(peers.factory(name, embedder)) as system:
+        for user in ("alice", "bob"):
+            for messages in _conversation(user):
+                system.add(user, "s1", messages)
+        system.flush()
+        # early messages: every system has them in its vector store (LlamaIndex keeps the newest in its queue)
+        for probe in (_conversation("alice")[0][0], _conversation("alice")[5][1]):
+            found = system.search("alice", probe["content"], 10)
+            assert probe["id"] in found
+            assert all(mid.startswith("alice-") for mid in found)
+        system.forget("alice")
+        assert system.search("alice", _conversation("alice")[0][0]["content"], 10) == []
+        assert system.search("bob", _conversation("bob")[0][0]["content"], 10)
+
+
+@pytest.mark.timeout(900)
+def test_peers_smoke(tmp_path: Path) -> None:
+    results = run(tmp_path, "peers", "--sizes", "10,20", "--repeat", "2", "--rounds", "2", "--questions", "0")
+    report = results["peers"]
+    assert set(report["systems"]) | set(report["skipped"]) == set(compare.SYSTEMS)
+    for system in report["systems"].values():
+        assert set(system["sizes"]) == {"10", "20"}
+        assert system["ingest_messages_per_s"] > 0
+    assert "## Peers side by side" in (tmp_path / "REPORT.md").read_text()
+    assert (tmp_path / "peers_scaling.png").stat().st_size > 1000
