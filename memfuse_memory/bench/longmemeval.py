@@ -40,6 +40,18 @@ VARIANTS: dict[str, dict[str, Any]] = {
     },
 }
 
+
+def _weights(keyword: float, fusion: str = "minmax") -> dict[str, Any]:
+    return {"buffer": {"query": {"fusion": fusion, "keyword_weight": keyword, "vector_weight": round(1 - keyword, 2)}}}
+
+
+FUSION_GRID: dict[str, dict[str, Any]] = {
+    **{f"min-max, keyword weight {w}": _weights(w) for w in (0.5, 0.6, 0.7, 0.8)},
+    **{f"rrf, keyword weight {w}": _weights(w, "rrf") for w in (0.5, 0.6, 0.7)},
+    "keyword only": VARIANTS["bm25 (keyword only)"],
+}
+"""Fusion settings tried on the tuning subset; the default is min-max at 0.5 / 0.5."""
+
 METRICS = ["turn_recall@5", "turn_recall@10", "turn_hit@5", "ndcg@10", "session_recall@5", "session_recall@10"]
 
 
@@ -114,6 +126,12 @@ def stratified(questions: list[Question], count: int, seed: int = 0) -> list[Que
         take = max(1, round(count * len(pool) / len(questions)))
         chosen.extend(rng.sample(pool, min(take, len(pool))))
     return sorted(chosen, key=lambda q: q.qid)
+
+
+def tuning_subset(questions: list[Question], reported: list[Question], count: int = 24) -> list[Question]:
+    """Questions for choosing fusion settings: another stratified draw, disjoint from the reported ones."""
+    taken = {q.qid for q in reported}
+    return [q for q in stratified(questions, 80, seed=1) if q.qid not in taken][:count]
 
 
 def _rounds(

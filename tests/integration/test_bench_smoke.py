@@ -46,6 +46,29 @@ def test_longmemeval_smoke(tmp_path: Path) -> None:
     assert (tmp_path / "quality.png").exists()
 
 
+def test_fusion_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not longmemeval.DATA.exists():
+        pytest.skip(f"LongMemEval data not present at {longmemeval.DATA}")
+    grid = dict(list(longmemeval.FUSION_GRID.items())[:2])
+    monkeypatch.setattr(longmemeval, "FUSION_GRID", grid)
+    pick = longmemeval.tuning_subset
+    monkeypatch.setattr(longmemeval, "tuning_subset", lambda questions, reported: pick(questions, reported, 2))
+    results = run(tmp_path, "fusion", "--questions", "2", "--haystack-sessions", "2")
+    assert set(results["fusion"]["variants"]) == set(grid)
+    assert results["fusion"]["questions"] == 2
+    assert "## Choosing the fusion weights" in (tmp_path / "REPORT.md").read_text()
+
+
+def test_tuning_questions_are_disjoint_from_the_reported_ones() -> None:
+    if not longmemeval.DATA.exists():
+        pytest.skip(f"LongMemEval data not present at {longmemeval.DATA}")
+    questions = longmemeval.load_questions(longmemeval.DATA)
+    reported = longmemeval.stratified(questions, 30)
+    tuning = longmemeval.tuning_subset(questions, reported)
+    assert len(tuning) == 24
+    assert not {q.qid for q in tuning} & {q.qid for q in reported}
+
+
 def _conversation(user: str) -> list[list[dict[str, str]]]:
     """Enough distinct rounds (about 1,500 tokens) that LlamaIndex's short-term queue flushes to its vector block."""
     return [
