@@ -1,7 +1,12 @@
-"""Shared fixtures: unit tests get a real SQLite store with a fake embedder and vector store."""
+"""Shared fixtures: unit tests get a real SQLite store with a fake embedder and vector store.
+
+Reliability tests print count lines such as ``[crash] acknowledged=... lost=0``; they are gathered
+from passed tests too and shown in a summary section at the end of the run.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +15,21 @@ import pytest
 
 from memfuse_memory import BlockingBufferService, BufferService
 from tests.fakes import FakeEmbedder, MemoryVectorStore
+
+_COUNT_LINE = re.compile(r"^\[[\w/-]+\] ")
+_count_lines: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _count_lines.extend(line for line in report.capstdout.splitlines() if _COUNT_LINE.match(line))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _count_lines:
+        terminalreporter.section("reliability counts")
+        for line in _count_lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

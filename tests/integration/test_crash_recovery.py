@@ -166,7 +166,7 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path: Path) -> None:
     assert in_flush >= 1, "no kill landed inside a flush"
     assert sum(lane.recovered_rounds for lane in done) > 0, "no restart had anything to recover"
     print(
-        f"\ncrash test: acknowledged={sum(len(acknowledged(lane)) for lane in done)} kills={total_kills} "
+        f"\n[crash] acknowledged={sum(len(acknowledged(lane)) for lane in done)} kills={total_kills} "
         f"({', '.join(f'{k}={v}' for k, v in kills.items())}; inside flush_all={in_flush}) "
         f"reopen checks={sum(lane.checks for lane in done)} "
         f"rounds recovered at restart={sum(lane.recovered_rounds for lane in done)} "

@@ -62,7 +62,7 @@ def test_two_processes_share_users_and_sessions_without_loss_or_stale_reads(
         lost = sorted(set(by_id) - set(counts))
         unacknowledged = sorted(set(counts) - set(by_id))
         print(
-            f"acknowledged a={per_writer['a']} b={per_writer['b']} stored={len(stored)} "
+            f"\n[multiprocess] acknowledged a={per_writer['a']} b={per_writer['b']} stored={len(stored)} "
             f"lost={len(lost)} duplicates={duplicates} unacknowledged={len(unacknowledged)} "
             f"cross-process probes={stats['b']['probes']} (cached before the write: "
             f"{stats['b']['probes_cached_before_write']}) stale={stats['a']['stale'] + stats['b']['stale']}"
