@@ -195,6 +195,33 @@ def _variants(
     return quality
 
 
+def _write(out: Path, results: dict[str, Any]) -> list[str]:
+    """Write results.json, the plots and REPORT.md from what has been measured so far; return the report."""
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    lines = ["# memfuse-memory benchmarks", "", f"{results['when']}; {results['machine']}; `{results['command']}`", ""]
+    if "latency" in results:
+        lines += [*_latency_section(results["latency"]), ""]
+    if "throughput" in results:
+        t = results["throughput"]
+        lines += [
+            "## Ingest throughput",
+            "",
+            f"{t['rounds']} rounds (user + assistant) through add and flush_all: {t['memfuse_rounds_per_s']} rounds/s; "
+            f"raw MiniLM on the same chunk texts at batch {t['batch_size']}: {t['raw_embedding_rounds_per_s']} /s; "
+            f"ratio {t['ratio']} (target >= 0.85).",
+            "",
+        ]
+    if "quality" in results:
+        lines += [*_quality_section(results["quality"]), ""]
+    if "fusion" in results:
+        lines += [*_fusion_section(results["fusion"]), ""]
+    if "peers" in results:
+        lines += [*compare.section(results["peers"]), *compare.plot(results["peers"], out), ""]
+    lines += _plots(out, results.get("latency"), results.get("quality"))
+    (out / "REPORT.md").write_text("\n".join(lines) + "\n")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m memfuse_memory.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -226,46 +253,28 @@ def main(argv: list[str] | None = None) -> int:
     if args.what in ("all", "latency"):
         print(f"latency at {_sizes(args)} ...", flush=True)
         results["latency"] = latency.measure(_sizes(args), cached, raw, repeat=args.repeat)
+        _write(args.out, results)
     if args.what in ("all", "throughput"):
         print("ingest throughput ...", flush=True)
         results["throughput"] = throughput.measure(raw, rounds=args.rounds)
+        _write(args.out, results)
     subset = _subset(args) if args.what in ("all", "quality", "fusion", "peers") else None
     if args.what in ("all", "quality") and subset is not None:
         results["quality"] = _quality(args, subset, cached)
+        _write(args.out, results)
     if args.what in ("all", "fusion") and subset is not None:
         tuning = longmemeval.tuning_subset(longmemeval.load_questions(args.data), subset[0])
         if args.haystack_sessions:
             tuning = longmemeval.trimmed(tuning, args.haystack_sessions)
         how = "a second stratified draw, seed 1"
         results["fusion"] = _variants(tuning, how, longmemeval.FUSION_GRID, cached)
+        _write(args.out, results)
     if args.what in ("all", "peers"):
         names = [n for n in args.systems.split(",") if n]
         results["peers"] = compare.measure(
             names, cached, _sizes(args, for_peers=True), args.repeat, args.rounds, subset[0] if subset else []
         )
-    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    lines = ["# memfuse-memory benchmarks", "", f"{results['when']}; {results['machine']}; `{results['command']}`", ""]
-    if "latency" in results:
-        lines += [*_latency_section(results["latency"]), ""]
-    if "throughput" in results:
-        t = results["throughput"]
-        lines += [
-            "## Ingest throughput",
-            "",
-            f"{t['rounds']} rounds (user + assistant) through add and flush_all: {t['memfuse_rounds_per_s']} rounds/s; "
-            f"raw MiniLM on the same chunk texts at batch {t['batch_size']}: {t['raw_embedding_rounds_per_s']} /s; "
-            f"ratio {t['ratio']} (target >= 0.85).",
-            "",
-        ]
-    if "quality" in results:
-        lines += [*_quality_section(results["quality"]), ""]
-    if "fusion" in results:
-        lines += [*_fusion_section(results["fusion"]), ""]
-    if "peers" in results:
-        lines += [*compare.section(results["peers"]), *compare.plot(results["peers"], args.out), ""]
-    lines += _plots(args.out, results.get("latency"), results.get("quality"))
-    (args.out / "REPORT.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    print("\n".join(_write(args.out, results)))
     return 0
 
 
