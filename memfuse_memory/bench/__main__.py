@@ -271,8 +271,12 @@ def main(argv: list[str] | None = None) -> int:
         _write(args.out, results)
     if args.what in ("all", "peers"):
         names = [n for n in args.systems.split(",") if n]
+
+        def partial(report: dict[str, Any]) -> None:
+            _write(args.out, {**results, "peers": report})
+
         results["peers"] = compare.measure(
-            names, cached, _sizes(args, for_peers=True), args.repeat, args.rounds, subset[0] if subset else []
+            names, cached, _sizes(args, for_peers=True), args.repeat, args.rounds, subset[0] if subset else [], partial
         )
     print("\n".join(_write(args.out, results)))
     return 0

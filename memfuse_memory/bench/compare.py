@@ -11,6 +11,7 @@ embedding on each timed add and query; fill texts repeat across runs and come fr
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +98,12 @@ def measure(
     repeat: int,
     rounds: int,
     questions: list[longmemeval.Question],
+    on_progress: Callable[[dict[str, Any]], Any] | None = None,
 ) -> dict[str, Any]:
-    """The side-by-side results of the named systems (``ours`` first), and why any peer was skipped."""
+    """The side-by-side results of the named systems (``ours`` first), and why any peer was skipped.
+
+    ``on_progress`` gets the report so far after each system, so a long run keeps what it measured.
+    """
     report: dict[str, Any] = {
         "sizes": sizes,
         "queries": min(QUERIES, repeat),
@@ -113,6 +118,8 @@ def measure(
             continue
         print(f"peers: {name} ...", flush=True)
         report["systems"][name] = measure_one(peers.factory(name, embedder), sizes, repeat, rounds, questions)
+        if on_progress is not None:
+            on_progress(report)
     return report
 
 
