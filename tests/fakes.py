@@ -9,8 +9,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from memfuse_memory.config import LimitsConfig
 from memfuse_memory.errors import EmbeddingError
-from memfuse_memory.models import to_micros
+from memfuse_memory.models import QueryRequest, to_micros, validate_query
 from memfuse_memory.storage.vector_store import VectorFilter, VectorHit, VectorItem
 
 _WORD = re.compile(r"\w+")
@@ -115,3 +116,20 @@ class MemoryVectorStore:
             if user_id is not None:
                 return len(self.items.get(user_id, {}))
             return sum(len(bucket) for bucket in self.items.values())
+
+
+def query_request(text: str, user: str = "alice", top_k: int = 5) -> QueryRequest:
+    """A validated user-scoped query with the default sort, for tests below the engine."""
+    return validate_query(
+        text,
+        top_k,
+        user_id=user,
+        session_id=None,
+        agent_id=None,
+        sort_by="score",
+        order="desc",
+        metadata_filter=None,
+        since=None,
+        until=None,
+        limits=LimitsConfig(),
+    )

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memfuse_memory.models import QueryRequest, Round, Scope, StoredMessage
+from memfuse_memory.models import Round, Scope, StoredMessage
 from memfuse_memory.ranking.keywords import informative
 from memfuse_memory.storage import message_store
 from memfuse_memory.storage.message_store import MessageStore
 from memfuse_memory.storage.term_stats import term_stats
+from tests.fakes import query_request
 
 
 def test_common_word_dropped_only_in_large_stores() -> None:
@@ -77,18 +78,7 @@ def test_stems_come_from_the_index_tokenizer(big_store: MessageStore) -> None:
 
 
 def test_pruned_search_ranks_like_the_full_one(big_store: MessageStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    request = QueryRequest(
-        text="what did we note about the cello?",
-        top_k=10,
-        user_id="u",
-        session_id=None,
-        agent_id=None,
-        sort_by="score",
-        order="desc",
-        metadata_filter=None,
-        since=None,
-        until=None,
-    )
+    request = query_request("what did we note about the cello?", "u", 10)
     pruned = big_store.keyword_search(request, 20)
     monkeypatch.setattr(message_store, "COMMON_TERM_MIN_DOCS", 10**9)
     full = big_store.keyword_search(request, 20)

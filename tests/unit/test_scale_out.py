@@ -19,13 +19,13 @@ import pytest
 
 from memfuse_memory import BlockingBufferService
 from memfuse_memory.buffer.query_buffer import QueryBuffer
-from memfuse_memory.config import LimitsConfig, VectorStoreConfig
+from memfuse_memory.config import VectorStoreConfig
 from memfuse_memory.errors import StorageError
-from memfuse_memory.models import QueryRequest, validate_query
+from memfuse_memory.models import QueryRequest
 from memfuse_memory.storage.message_store import MessageStore
 from memfuse_memory.storage.vector_store import ChromaVectorStore, collection_name
 from memfuse_memory.worker import orphans
-from tests.fakes import MemoryVectorStore
+from tests.fakes import MemoryVectorStore, query_request
 
 Make = Callable[..., BlockingBufferService]
 
@@ -39,19 +39,7 @@ def found(reply: dict) -> list[str]:
 
 
 def request_for(text: str, user: str = "alice") -> QueryRequest:
-    return validate_query(
-        text,
-        5,
-        user_id=user,
-        session_id=None,
-        agent_id=None,
-        sort_by="score",
-        order="desc",
-        metadata_filter=None,
-        since=None,
-        until=None,
-        limits=LimitsConfig(),
-    )
+    return query_request(text, user)
 
 
 # -- store id and collection names ------------------------------------------------------------
