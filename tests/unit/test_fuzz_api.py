@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memfuse_memory import BlockingBufferService, BufferService
+from memfuse_memory.engine import DEFAULT_SESSION
 from memfuse_memory.errors import DuplicateMessageError, InvalidInputError, MemFuseError
 from tests.fakes import FakeEmbedder, MemoryVectorStore
 
@@ -185,8 +186,10 @@ class Model:
     def ids(self) -> set[str]:
         return {row["id"] for row in self.rows}
 
-    def session(self, user: str, session: str) -> list[dict[str, Any]]:
-        return [row for row in self.rows if row["user_id"] == user and row["session_id"] == session]
+    def session(self, user: str, session: str | None) -> list[dict[str, Any]]:
+        """A session's rows; ``None`` names the engine's default session, as in the API."""
+        wanted = DEFAULT_SESSION if session is None else session
+        return [row for row in self.rows if row["user_id"] == user and row["session_id"] == wanted]
 
     def add(self, messages: list[dict[str, Any]], ids: list[str], user: str, session: str) -> None:
         for message, mid in zip(messages, ids, strict=True):
