@@ -4,7 +4,7 @@ python -m memfuse_memory.bench all --sizes 1000,10000,100000 --peer-sizes 1000,1
 python -m memfuse_memory.bench latency --sizes 1000,10000,100000
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
 python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
-python -m memfuse_memory.bench peers --sizes 1000,10000,100000   # ours, LangChain, LlamaIndex, mem0
+python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, added to the report
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from memfuse_memory.bench.embed_cache import CachedEmbedder
 from memfuse_memory.embedding.sentence_transformer import load_embedder
 
 METRICS = longmemeval.METRICS
+STAGES = ("latency", "throughput", "quality", "fusion", "peers")
 
 
 def _latency_section(result: dict[str, Any]) -> list[str]:
@@ -195,10 +196,35 @@ def _variants(
     return quality
 
 
+def _commands(results: dict[str, Any]) -> dict[str, list[str]]:
+    """Each command that made part of the results, with the stages it measured."""
+    made: dict[str, list[str]] = {}
+    for stage in STAGES:
+        if stage in results:
+            made.setdefault(results["commands"].get(stage, results["command"]), []).append(stage)
+    return made
+
+
+def _kept(out: Path, measured: set[str]) -> dict[str, Any]:
+    """The stages of an earlier OUT/results.json that this run does not measure again, with their commands."""
+    path = out / "results.json"
+    if not path.exists():
+        return {"commands": {}}
+    earlier = json.loads(path.read_text())
+    commands = earlier.get("commands", {})
+    kept: dict[str, Any] = {"commands": {}}
+    for stage in STAGES:
+        if stage in earlier and stage not in measured:
+            kept[stage] = earlier[stage]
+            kept["commands"][stage] = commands.get(stage, earlier["command"])
+    return kept
+
+
 def _write(out: Path, results: dict[str, Any]) -> list[str]:
     """Write results.json, the plots and REPORT.md from what has been measured so far; return the report."""
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    lines = ["# memfuse-memory benchmarks", "", f"{results['when']}; {results['machine']}; `{results['command']}`", ""]
+    made = "; ".join(f"`{command}` ({', '.join(stages)})" for command, stages in _commands(results).items())
+    lines = ["# memfuse-memory benchmarks", "", f"{results['when']}; {results['machine']}; made by {made}", ""]
     if "latency" in results:
         lines += [*_latency_section(results["latency"]), ""]
     if "throughput" in results:
@@ -241,11 +267,16 @@ def main(argv: list[str] | None = None) -> int:
         "--systems", default=",".join(compare.SYSTEMS), help="systems of the peers comparison (ours first)"
     )
     parser.add_argument("--data", type=Path, default=longmemeval.DATA, help="longmemeval_s.jsonl.gz")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the other stages of OUT/results.json in the report (default: replace)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     raw = load_embedder("all-MiniLM-L6-v2")
     cached = CachedEmbedder(raw, args.out / "cache" / "embeddings.sqlite3", "all-MiniLM-L6-v2")
+    measured = set(STAGES) if args.what == "all" else {args.what}
     results: dict[str, Any] = {
+        **(_kept(args.out, measured) if args.keep else {"commands": {}}),
         "machine": f"{platform.machine()}, {platform.python_version()}, cores={__import__('os').cpu_count()}",
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "command": "python -m memfuse_memory.bench " + " ".join(argv if argv is not None else sys.argv[1:]),

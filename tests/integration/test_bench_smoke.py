@@ -34,6 +34,18 @@ def test_throughput_smoke(tmp_path: Path) -> None:
     assert "## Ingest throughput" in (tmp_path / "REPORT.md").read_text()
 
 
+def test_keep_adds_a_stage_to_the_earlier_report_and_names_both_commands(tmp_path: Path) -> None:
+    first = run(tmp_path, "throughput", "--rounds", "4")
+    kept = run(tmp_path, "latency", "--sizes", "30", "--repeat", "3", "--keep")
+    assert kept["throughput"] == first["throughput"] and "latency" in kept
+    assert kept["commands"]["throughput"].endswith("throughput --rounds 4 --out " + str(tmp_path))
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "## Ingest throughput" in report and "## Seed latency table" in report
+    assert "(throughput)" in report and "(latency)" in report
+    replaced = run(tmp_path, "latency", "--sizes", "30", "--repeat", "3")
+    assert "throughput" not in replaced and "## Ingest throughput" not in (tmp_path / "REPORT.md").read_text()
+
+
 def test_longmemeval_smoke(tmp_path: Path) -> None:
     if not longmemeval.DATA.exists():
         pytest.skip(f"LongMemEval data not present at {longmemeval.DATA}")
