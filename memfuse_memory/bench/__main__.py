@@ -33,7 +33,7 @@ def _latency_section(result: dict[str, Any]) -> list[str]:
         "",
     ]
     sizes = list(result["sizes"])
-    lines.append("| operation | target | " + " | ".join(f"{size:,} stored" for size in sizes) + " |")
+    lines.append("| operation | target | " + " | ".join(f"{int(size):,} stored" for size in sizes) + " |")
     lines.append("| --- | --- |" + " --- |" * len(sizes))
     for op, (target, limit) in latency.TARGETS.items():
         cells = []

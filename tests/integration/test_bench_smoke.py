@@ -35,15 +35,15 @@ def test_throughput_smoke(tmp_path: Path) -> None:
 
 
 def test_keep_adds_a_stage_to_the_earlier_report_and_names_both_commands(tmp_path: Path) -> None:
-    first = run(tmp_path, "throughput", "--rounds", "4")
-    kept = run(tmp_path, "latency", "--sizes", "30", "--repeat", "3", "--keep")
-    assert kept["throughput"] == first["throughput"] and "latency" in kept
-    assert kept["commands"]["throughput"].endswith("throughput --rounds 4 --out " + str(tmp_path))
+    first = run(tmp_path, "latency", "--sizes", "30", "--repeat", "3")
+    kept = run(tmp_path, "throughput", "--rounds", "4", "--keep")
+    assert kept["latency"] == first["latency"] and "throughput" in kept
+    assert kept["commands"]["latency"].endswith("latency --sizes 30 --repeat 3 --out " + str(tmp_path))
     report = (tmp_path / "REPORT.md").read_text()
-    assert "## Ingest throughput" in report and "## Seed latency table" in report
-    assert "(throughput)" in report and "(latency)" in report
-    replaced = run(tmp_path, "latency", "--sizes", "30", "--repeat", "3")
-    assert "throughput" not in replaced and "## Ingest throughput" not in (tmp_path / "REPORT.md").read_text()
+    assert "## Ingest throughput" in report and "| 30 stored |" in report
+    assert "(latency)" in report and "(throughput)" in report
+    replaced = run(tmp_path, "throughput", "--rounds", "4")
+    assert "latency" not in replaced and "## Seed latency table" not in (tmp_path / "REPORT.md").read_text()
 
 
 def test_longmemeval_smoke(tmp_path: Path) -> None:
