@@ -3,9 +3,9 @@ blocking facade (one implementation of every behaviour, two calling conventions)
 
 Write path: validate -> WriteBuffer (durable SQLite commit, RoundBuffer, HybridBuffer) -> the
 index worker embeds and flushes to the MemoryService in the background.
-Read path: QueryBuffer cache -> keyword (FTS5 BM25 over every acknowledged message, on a
-keyword thread) beside vector (query embedding, then HybridBuffer in memory + Chroma) rankings
--> fusion -> hydrate from the message store -> filter, dedupe, sort -> cache.
+Read path: QueryBuffer cache -> keyword (FTS5 BM25 over every acknowledged message) and vector
+(HybridBuffer in memory + Chroma) rankings -> fusion -> hydrate from the message store ->
+filter, dedupe, sort -> cache.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +45,6 @@ from memfuse_memory.worker import IndexWorker
 log = logging.getLogger(__name__)
 
 DEFAULT_SESSION = "default"
-KEYWORD_THREADS = 4
-"""Threads running queries' keyword searches beside their embedding (SQLite and torch both
-release the GIL, so a cold query costs about the longer of the two, not their sum)."""
 
 
 def _ok(data: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +80,6 @@ class Engine:
         self.memory: MemoryService | None = None
         self.write_buffer: WriteBuffer | None = None
         self.worker: IndexWorker | None = None
-        self._keyword_pool: ThreadPoolExecutor | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -143,7 +138,6 @@ class Engine:
             on_change=self.query_buffer.invalidate,
         )
         self.worker.start()
-        self._keyword_pool = ThreadPoolExecutor(KEYWORD_THREADS, thread_name_prefix="memfuse-keyword")
 
     def _release(self) -> None:
         if self.store is not None:
@@ -172,8 +166,6 @@ class Engine:
         finally:
             if self.worker is not None:
                 self.worker.stop()
-            if self._keyword_pool is not None:
-                self._keyword_pool.shutdown(wait=True)
             if self._vector_store is not None:
                 self._vector_store.close()
             self._release()
@@ -446,7 +438,11 @@ class Engine:
         settings = self.config.buffer.query
         pool = settings.candidate_pool * (4 if request.metadata_filter else 1)
         errors: list[str] = []
-        keywords = self._start_keywords(request, pool)
+        try:
+            keyword = self.memory.query_keywords(request, pool)
+        except StorageError as exc:
+            errors.append(f"keyword store: {exc}")
+            keyword = {}
         vector: dict[str, float] = {}
         try:
             query_vector = self._embedder.embed([request.text])[0]
@@ -471,11 +467,6 @@ class Engine:
             except StorageError as exc:
                 errors.append(f"vector store: {exc}")
             vector = dict(sorted(vector.items(), key=lambda item: -item[1])[:pool])
-        try:
-            keyword = keywords.result() if keywords is not None else self.memory.query_keywords(request, pool)
-        except StorageError as exc:
-            errors.insert(0, f"keyword store: {exc}")
-            keyword = {}
         hits = fuse(
             keyword,
             vector,
@@ -485,15 +476,6 @@ class Engine:
         )
         messages = self.memory.messages.messages_by_id([hit.message_id for hit in hits])
         return self.query_buffer.assemble(request, hits, messages, self.write_buffer.location), errors
-
-    def _start_keywords(self, request: QueryRequest, pool: int) -> Future[dict[str, float]] | None:
-        """The keyword search of a query, started on the keyword threads; None once they are shut
-        down (a query racing close), and the caller searches inline."""
-        assert self.memory is not None and self._keyword_pool is not None
-        try:
-            return self._keyword_pool.submit(self.memory.query_keywords, request, pool)
-        except RuntimeError:
-            return None
 
     def get_messages_by_session(
         self,

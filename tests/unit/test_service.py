@@ -545,36 +545,3 @@ def test_continue_round_survives_restart(make_memory: Factory, vectors: MemoryVe
     second.flush_all()
     (item,) = vectors.items["u"].values()
     assert item.chunk.text == "user: q\nassistant: a\nassistant: more"
-
-
-def test_keyword_search_runs_beside_the_query_embedding(memory: BlockingBufferService, embedder: FakeEmbedder) -> None:
-    memory.add(turn("the ferry to Naxos leaves at nine", "noted"), session_id="s", user_id="u")
-    engine = memory.engine
-    both_running = threading.Barrier(2, timeout=10)  # passes only while both calls are in progress at once
-    met: dict[str, bool] = {}
-    threads: list[str] = []
-    search, embed = engine.memory.query_keywords, embedder.embed  # type: ignore[union-attr]
-
-    def meet(who: str) -> None:
-        try:
-            both_running.wait()
-            met[who] = True
-        except threading.BrokenBarrierError:
-            met[who] = False
-
-    def keywords(request: Any, limit: int) -> dict[str, float]:
-        threads.append(threading.current_thread().name)
-        meet("keywords")
-        return search(request, limit)
-
-    def embedding(texts: Any) -> Any:
-        meet("embedding")
-        return embed(texts)
-
-    engine.memory.query_keywords = keywords  # type: ignore[union-attr, method-assign]
-    embedder.embed = embedding  # type: ignore[method-assign]
-    reply = memory.query("when does the ferry leave", user_id="u")["data"]
-    embedder.embed = embed  # type: ignore[method-assign]
-    assert met == {"keywords": True, "embedding": True}
-    assert len(threads) == 1 and threads[0].startswith("memfuse-keyword")
-    assert reply["results"][0]["content"] == "the ferry to Naxos leaves at nine" and not reply["degraded"]
