@@ -103,6 +103,12 @@ class VectorStoreConfig(_Section):
     )
     host: str = Field("127.0.0.1", description="Chroma server host (mode 'server').")
     port: int = Field(8000, ge=1, le=65535, description="Chroma server port (mode 'server').")
+    request_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Mode 'server': how long one request may wait for the server before it fails like a "
+        "refused one (retried, counted by the circuit breaker; a query then answers degraded).",
+    )
 
 
 class StorageConfig(_Section):

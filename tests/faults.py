@@ -8,15 +8,19 @@ circuit breaker so tests can assert that it opened, half-opened and closed again
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from memfuse_memory import BlockingBufferService
+from memfuse_memory.errors import StorageError
 from memfuse_memory.models import QueryRequest
 from memfuse_memory.resilience import CircuitBreaker, State
 from memfuse_memory.storage.message_store import MessageStore
@@ -214,3 +218,66 @@ class BreakerRecorder:
     def transitions(self) -> list[tuple[State, State]]:
         with self._lock:
             return list(zip(self.states, self.states[1:], strict=False))
+
+
+class StallingProxy:
+    """A TCP proxy on 127.0.0.1 in front of a server, which can go silent: while stalled it accepts
+    connections and reads requests but forwards and answers nothing, as a hung server does."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._upstream = (host, port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._stalled = threading.Event()
+        self._closed = threading.Event()
+        self._sockets: list[Any] = []
+        threading.Thread(target=self._accept, name="stalling-proxy", daemon=True).start()
+
+    def stall(self) -> None:
+        self._stalled.set()
+
+    def resume(self) -> None:
+        self._stalled.clear()
+
+    def close(self) -> None:
+        self._closed.set()
+        for sock in [self._listener, *self._sockets]:
+            sock.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+                upstream = socket.create_connection(self._upstream)
+            except OSError:
+                return
+            self._sockets += [client, upstream]
+            for source, target in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source: Any, target: Any) -> None:
+        """Copy bytes one way; drop them while stalled, so whoever waits on them times out."""
+        try:
+            while data := source.recv(65536):
+                if not self._stalled.is_set():
+                    target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with suppress(OSError):
+                    sock.close()
+
+
+def drain(service: BlockingBufferService, deadline_seconds: float) -> int:
+    """flush_all until it succeeds (each failed pass raises); return how many attempts it took."""
+    deadline = time.monotonic() + deadline_seconds
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            service.flush_all(timeout=deadline_seconds)
+            return attempts
+        except StorageError:
+            assert time.monotonic() < deadline, "storage never recovered"
+            threading.Event().wait(0.02)

@@ -10,8 +10,8 @@ Only ids, vectors and scope metadata go to Chroma; the text stays in the message
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
+import urllib.request
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -80,16 +80,30 @@ def collection_name(store_id: str, user_id: str) -> str:
     return f"mfu-{store_id}-{digest}" if store_id else f"mfu-{digest}"
 
 
-def _check_reachable(host: str, port: int, timeout: float) -> None:
-    """Fail fast, naming the address, when nothing listens there (the Chroma client would hang or
-    report no address)."""
+def _check_answers(host: str, port: int, timeout: float) -> None:
+    """Fail fast, naming the address, when nothing at the address answers Chroma's heartbeat in
+    time (the Chroma client would hang on a silent server, or report no address on a closed port)."""
+    url = f"http://{host}:{port}/api/v2/heartbeat"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no *_proxy detour: it is our server
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as exc:
+        with direct.open(url, timeout=min(timeout, _CONNECT_TIMEOUT_SECONDS)) as reply:
+            reply.read()
+    except (OSError, ValueError) as exc:
         raise StorageError(
             f"cannot reach the Chroma server at {host}:{port} (storage.vector_store.mode: server): {exc}"
         ) from exc
+
+
+def _bound_requests(client: Any, timeout: float) -> None:
+    """Give the Chroma HTTP client's session a deadline: chromadb creates it with none, so a hung
+    server would block a flush or a query forever instead of failing into retry and the breaker."""
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if session is None or not hasattr(session, "timeout"):
+        raise StorageError(
+            "this chromadb version keeps no HTTP session at client._server._session; "
+            "storage.vector_store.request_timeout_seconds cannot be applied"
+        )
+    session.timeout = timeout  # an httpx.Client: the setter turns seconds into an httpx.Timeout
 
 
 class ChromaVectorStore:
@@ -105,8 +119,9 @@ class ChromaVectorStore:
         settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
         try:
             if config.mode == "server":
-                _check_reachable(config.host, config.port, _CONNECT_TIMEOUT_SECONDS)
+                _check_answers(config.host, config.port, config.request_timeout_seconds)
                 self._client = chromadb.HttpClient(host=config.host, port=config.port, settings=settings)
+                _bound_requests(self._client, config.request_timeout_seconds)
             else:
                 self._client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
         except StorageError:

@@ -18,7 +18,7 @@ import pytest
 from memfuse_memory import BlockingBufferService
 from memfuse_memory.errors import MemFuseError, StorageError, StorageUnavailableError
 from tests.fakes import FakeEmbedder, MemoryVectorStore
-from tests.faults import BreakerRecorder, FaultInjector, FaultyKeywordIndex, FaultyVectorStore
+from tests.faults import BreakerRecorder, FaultInjector, FaultyKeywordIndex, FaultyVectorStore, drain
 
 FAST_RETRY: dict[str, Any] = {
     "retry__max_attempts": 2,
@@ -62,20 +62,6 @@ def open_service(tmp_path: Path, faulty: FaultyVectorStore) -> Iterator[Opener]:
 
 def turn(text: str) -> list[dict[str, Any]]:
     return [{"role": "user", "content": text}, {"role": "assistant", "content": f"ack {text}"}]
-
-
-def drain(service: BlockingBufferService) -> int:
-    """flush_all until it succeeds (each failed pass raises); return how many attempts it took."""
-    deadline = time.monotonic() + DEADLINE
-    attempts = 0
-    while True:
-        attempts += 1
-        try:
-            service.flush_all(timeout=DEADLINE)
-            return attempts
-        except StorageError:
-            assert time.monotonic() < deadline, "storage never recovered"
-            threading.Event().wait(0.02)
 
 
 def check_nothing_lost(
@@ -124,7 +110,7 @@ def test_outage_keeps_accepting_degrades_queries_and_drains_after_recovery(
     assert inner.count() == 0
 
     faulty.faults.heal()
-    attempts = drain(service)
+    attempts = drain(service, DEADLINE)
     assert recorder.transitions[-1] == ("half_open", "closed")
     assert service.get_stats()["storage"]["pending_rounds"] == 0
     lost, duplicates = check_nothing_lost(service, inner, acknowledged)
@@ -155,7 +141,7 @@ def test_store_down_for_a_while_recovers_by_itself(
         reply = service.add(turn(f"timed outage {n}"), session_id="s", user_id="u")
         acknowledged.setdefault("s", []).extend(reply["data"]["message_ids"])
     add_seconds = time.monotonic() - started
-    attempts = drain(service)
+    attempts = drain(service, DEADLINE)
     waited = time.monotonic() - started
     assert waited >= 0.6 - 1e-3, "storage cannot have drained while it was down"
     assert faulty.faults.failures["upsert"] >= 1
@@ -181,7 +167,7 @@ def test_every_kth_call_failing_loses_and_duplicates_nothing(
         session = f"s{n % 6}"
         reply = service.add(turn(f"flaky {n}"), session_id=session, user_id=f"user{n % 2}")
         acknowledged.setdefault(session, []).extend(reply["data"]["message_ids"])
-    attempts = drain(service)
+    attempts = drain(service, DEADLINE)
     assert faulty.faults.failures["upsert"] >= 1
     lost, duplicates = check_nothing_lost(service, inner, acknowledged)
     rounds = service.get_stats()["storage"]["rounds"]
@@ -210,7 +196,7 @@ def test_hanging_store_times_out_without_blocking_adds(
     reply = service.query("hang", user_id="u")["data"]
     query_seconds = time.monotonic() - started
     assert reply["results"], "the keyword index and the buffers still answer"
-    attempts = drain(service)
+    attempts = drain(service, DEADLINE)
     assert faulty.faults.failures["upsert"] + faulty.faults.failures["query"] == 4
     lost, duplicates = check_nothing_lost(service, inner, acknowledged)
     print(
@@ -313,7 +299,7 @@ def test_close_during_outage_then_restart_indexes_everything(
     second = open_service()
     recovered = second.get_stats()["service"]["recovered_rounds"]
     assert recovered == 8
-    drain(second)
+    drain(second, DEADLINE)
     lost, duplicates = check_nothing_lost(second, inner, acknowledged)
     print(f"\n[faults/restart] accepted_adds=8 recovered_rounds={recovered} lost={lost} duplicates={duplicates}")
     assert lost == 0 and duplicates == 0

@@ -226,6 +226,17 @@ def test_an_unreachable_chroma_server_is_a_storage_error_naming_the_address(tmp_
     assert isinstance(caught.value.__cause__, OSError)
 
 
+def test_a_chroma_server_that_accepts_but_never_answers_fails_start_up_instead_of_hanging(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts connections; nobody answers
+        port = silent.getsockname()[1]
+        with pytest.raises(StorageError, match=f"cannot reach the Chroma server at 127.0.0.1:{port}.*timed out"):
+            ChromaVectorStore(
+                VectorStoreConfig(mode="server", port=port, request_timeout_seconds=0.3),
+                tmp_path,
+                store_id="0123456789abcdef",
+            )
+
+
 def test_a_service_in_server_mode_fails_to_start_with_that_error(tmp_path: Path, embedder: object) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
