@@ -24,6 +24,7 @@ def test_latency_smoke(tmp_path: Path) -> None:
     assert set(results["latency"]["sizes"]) == {"60", "120"}
     assert results["latency"]["sizes"]["120"]["stored messages"] >= 120
     assert results["latency"]["sizes"]["120"]["flush"]["count"] > 0
+    assert [row["cold query embeddings from cache"] for row in results["latency"]["sizes"].values()] == [0, 0]
     assert "## Seed latency table" in (tmp_path / "REPORT.md").read_text()
     assert (tmp_path / "latency.png").stat().st_size > 1000
 
