@@ -157,13 +157,14 @@ class IndexWorker:
                     self._adopt_orphans()
             if time.monotonic() < self._retry_at:
                 continue
-            ok = self._embed_pending() and self._flush(wanted, idle)
+            ok = self._embed_batch() and self._flush(wanted, idle)
             if ok:
                 self._failed_passes = 0
                 if idle:
                     self._buffer.forget_idle(idle)
                 with self._cond:
-                    self._flush_served = max(self._flush_served, request)
+                    if not self._buffer.hybrid_buffer.pending_chunks(1):
+                        self._flush_served = max(self._flush_served, request)
                     self._cond.notify_all()
 
     def _fail(self, error: MemFuseError) -> None:
@@ -191,33 +192,35 @@ class IndexWorker:
         if rounds:
             log.info("adopted %d round(s) left pending by another process", len(rounds))
 
-    def _embed_pending(self) -> bool:
-        while True:
-            with self._cond:
-                chunks = self._buffer.hybrid_buffer.pending_chunks(self._batch_size)
-            if not chunks:
-                return True
-            texts = [chunk.text for chunk in chunks]
-            started = time.perf_counter()
-            try:
-                vectors = call_with_retry(
-                    lambda texts=texts: self._embedder.embed(texts),
-                    breaker=self.embed_breaker,
-                    config=self._retry,
-                    error=EmbeddingError,
-                )
-                if vectors.shape != (len(chunks), self._embedder.dimension):
-                    raise EmbeddingError(f"embedder returned shape {vectors.shape} for {len(chunks)} texts")
-            except EmbeddingError as exc:
-                self._fail(exc)
-                return False
-            with self._cond:
-                self._buffer.hybrid_buffer.set_vectors(chunks, vectors)
-                self.embedded_chunks += len(chunks)
-                self.embed_batches += 1
-                self.embed_latency.since(started)
-                self._cond.notify_all()
-            self._on_change({chunk.scope.user_id for chunk in chunks})
+    def _embed_batch(self) -> bool:
+        """Embed the oldest batch of pending chunks; False when it failed. One batch per pass, so
+        rounds flush between batches and a burst of adds never holds the HybridBuffer back."""
+        with self._cond:
+            chunks = self._buffer.hybrid_buffer.pending_chunks(self._batch_size)
+        if not chunks:
+            return True
+        texts = [chunk.text for chunk in chunks]
+        started = time.perf_counter()
+        try:
+            vectors = call_with_retry(
+                lambda texts=texts: self._embedder.embed(texts),
+                breaker=self.embed_breaker,
+                config=self._retry,
+                error=EmbeddingError,
+            )
+            if vectors.shape != (len(chunks), self._embedder.dimension):
+                raise EmbeddingError(f"embedder returned shape {vectors.shape} for {len(chunks)} texts")
+        except EmbeddingError as exc:
+            self._fail(exc)
+            return False
+        with self._cond:
+            self._buffer.hybrid_buffer.set_vectors(chunks, vectors)
+            self.embedded_chunks += len(chunks)
+            self.embed_batches += 1
+            self.embed_latency.since(started)
+            self._cond.notify_all()
+        self._on_change({chunk.scope.user_id for chunk in chunks})
+        return True
 
     def _flush(self, everything: bool, idle: set[ScopeKey] | None) -> bool:
         with self._storage_lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -545,3 +546,32 @@ def test_continue_round_survives_restart(make_memory: Factory, vectors: MemoryVe
     second.flush_all()
     (item,) = vectors.items["u"].values()
     assert item.chunk.text == "user: q\nassistant: a\nassistant: more"
+
+
+def test_rounds_flush_between_embedding_batches_of_a_burst(
+    make_memory: Factory, embedder: FakeEmbedder, vectors: MemoryVectorStore
+) -> None:
+    """A burst that outruns the embedder still reaches the vector store batch by batch, so the
+    HybridBuffer stays near max_size instead of holding every embedded round until the burst ends."""
+    gate = threading.Semaphore(0)
+    embed = embedder.embed
+
+    def gated(texts: Any) -> Any:
+        assert gate.acquire(timeout=10), "the test never released this batch"
+        return embed(texts)
+
+    embedder.embed = gated  # type: ignore[method-assign]
+    memory = make_memory(buffer__round_buffer__max_size=1, buffer__hybrid_buffer__max_size=1, embedding__batch_size=2)
+    memory.add_batch([turn(f"burst note {n}", f"ok {n}") for n in range(12)], session_id="s", user_id="u")
+    for _ in range(4):
+        gate.release()
+    deadline = time.monotonic() + 10
+    while vectors.count("u") == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pending = memory.get_stats()["hybrid_buffer"]["pending_embeddings"]
+    assert vectors.count("u") > 0, "nothing was flushed while the burst was still being embedded"
+    assert pending > 0, "the burst was embedded completely; the test did not hold it back"
+    for _ in range(100):
+        gate.release()
+    memory.flush_all(timeout=10)
+    assert vectors.count("u") == 12 and memory.get_stats()["storage"]["pending_rounds"] == 0
