@@ -227,7 +227,7 @@ def _write(out: Path, results: dict[str, Any]) -> list[str]:
     """Write results.json, the plots and REPORT.md from what has been measured so far; return the report."""
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     made = "; ".join(f"`{command}` ({', '.join(stages)})" for command, stages in _commands(results).items())
-    lines = ["# memfuse-memory benchmarks", "", f"{results['when']}; {results['machine']}; made by {made}", ""]
+    lines = ["# memfuse-memory benchmarks", "", f"Last run {results['when']}; {results['machine']}; made by {made}", ""]
     if "latency" in results:
         lines += [*_latency_section(results["latency"]), ""]
     if "throughput" in results:
