@@ -51,7 +51,7 @@ def scaling(system: peers.MemorySystem, sizes: list[int], repeat: int, salt: str
         adds = latency.timed(lambda: system.add("bench", "live", _round(next(counter), salt)), repeat)
         system.flush()
         queries = latency.timed(
-            lambda: system.search("bench", f"what about {latency.text(next(counter))} ({salt})", 10),
+            lambda: system.search("bench", latency.question(next(counter), salt), 10),
             min(QUERIES, repeat),
         )
         out[size] = {
