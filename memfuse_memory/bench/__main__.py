@@ -1,10 +1,10 @@
 """Run the benchmarks and write a Markdown report with plots.
 
-python -m memfuse_memory.bench all --sizes 1000,10000,100000 --peer-sizes 1000,10000   # the published report
+python -m memfuse_memory.bench all --sizes 1000,10000,100000      # the whole published report
 python -m memfuse_memory.bench latency --sizes 1000,10000,100000
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
 python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
-python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, added to the report
+python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, joined to the report
 """
 
 from __future__ import annotations
