@@ -4,7 +4,8 @@ Every namespace is one session (``lgstore.<label>.<label>``, or ``lgstore@<agent
 for an agent's store; labels are percent-encoded and never hold a period, so the name is
 unambiguous); each item is one message of its own round (so it is embedded alone), its text
 being the indexed fields of the value, its metadata the key, namespace, value and creation
-time. One catalog session per store space lists the namespaces in use.
+time: items are memories, found by every recall of their user. One catalog session per store
+space lists the namespaces in use; it is internal (``~`` prefix), so no recall ever returns it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from urllib.parse import quote
 
 from langgraph.store.base import InvalidNamespaceError, Item, MatchCondition, get_text_at_path, tokenize_path
 
+from memfuse_memory.adapters import INTERNAL_PREFIX
 from memfuse_memory.errors import InvalidInputError, InvalidScopeError
 
 KIND_KEY = "lgstore"
 ITEM = "item"
 NAMESPACE = "namespace"
-CATALOG_SESSION = "lgstore#namespaces"
+CATALOG_SESSION = INTERNAL_PREFIX + "lgstore#namespaces"  # internal: the store's bookkeeping, never recalled
 _MAX_SESSION_CHARS = 200
 
 

@@ -11,8 +11,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from langchain_memfuse._engine import ConfigLike, ServiceLike, Services, connect
-from langchain_memfuse._store_codec import KIND_KEY, NAMESPACE
+from langchain_memfuse._engine import ConfigLike, Connection, ServiceLike, connect
 from memfuse_memory.errors import InvalidInputError, InvalidQueryError
 
 TimeBound = datetime | str | float | None
@@ -51,8 +50,8 @@ def to_document(result: dict[str, Any]) -> Document:
 
 
 def to_documents(results: list[dict[str, Any]]) -> list[Document]:
-    """The results as ``Document``s, leaving out the namespace catalog of a ``MemFuseStore``."""
-    return [to_document(result) for result in results if result["metadata"].get(KIND_KEY) != NAMESPACE]
+    """The results as ``Document``s (an adapter's internal records never reach a recall)."""
+    return [to_document(result) for result in results]
 
 
 class MemFuseRetriever(BaseRetriever):
@@ -86,7 +85,7 @@ class MemFuseRetriever(BaseRetriever):
     since: TimeBound = Field(None, description="Only messages created at or after this time.")
     until: TimeBound = Field(None, description="Only messages created at or before this time.")
 
-    _services: Services = PrivateAttr()
+    _services: Connection = PrivateAttr()
 
     def __init__(
         self,

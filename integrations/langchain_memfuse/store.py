@@ -47,15 +47,14 @@ from langchain_memfuse._store_codec import (
     read_namespace,
     session_of,
 )
-from memfuse_memory.engine import Engine
+from memfuse_memory.adapters import iso
 from memfuse_memory.errors import InvalidInputError, InvalidQueryError, MemFuseError
-from memfuse_memory.models import Scope, check_id, iso, validate_round
 
-_locks: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_locks: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
 
 
-def _engine_lock(engine: Engine) -> threading.RLock:
+def _engine_lock(engine: object) -> threading.RLock:
     """One lock per engine, so that stores sharing an engine rewrite sessions one at a time."""
     with _locks_guard:
         lock = _locks.get(engine)
@@ -195,7 +194,7 @@ class MemFuseStore(BaseStore):
         """Engine scores of the indexed items under ``prefix`` most relevant to ``query``."""
         users = sorted({self._user_of(namespace) for namespace in namespaces})
         session = session_of(namespaces[0], self.agent_id) if len(namespaces) == 1 else None
-        limit = max(1, min(wanted, self._services.engine.config.buffer.query.max_size))
+        limit = max(1, min(wanted, self._services.max_results))
         scores: dict[str, float] = {}
         for user in users:
             reply = self._services.sync.query(
@@ -269,10 +268,12 @@ class MemFuseStore(BaseStore):
             raise
         except (TypeError, ValueError) as exc:
             raise InvalidInputError(f"item {op.key!r} has a value that is not JSON: {exc}") from exc
-        limits = self._services.engine.config.limits
-        user = check_id(self._user_of(op.namespace), "user_id", limits)
-        scope = Scope(user_id=user, session_id=session_of(op.namespace, self.agent_id), agent_id=self.agent_id)
-        validate_round([record], scope, limits)
+        self._services.check_round(
+            [record],
+            user_id=self._user_of(op.namespace),
+            session_id=session_of(op.namespace, self.agent_id),
+            agent_id=self.agent_id,
+        )
 
     def _drop_from_catalog(self, namespace: tuple[str, ...]) -> None:
         reply = self._services.sync.get_messages_by_session(self._catalog_session, user_id=self.user_id)

@@ -83,7 +83,7 @@ def test_hybrid_buffer_fifo_pending_search_and_remove() -> None:
     assert [(c.id, round(s, 3)) for c, s in hits] == [("r2:0", 1.0), ("r1:0", 0.0)]
     only_t = buffer.search(np.array([1, 0], dtype=np.float32), lambda scope: scope.session_id == "t", 5)
     assert [c.id for c, _ in only_t] == ["r2:0"]
-    buffer.remove(["r1"])
+    buffer.remove(buffer.due(False))
     assert buffer.round_count == 1 and buffer.flush_operations == 1
 
 
