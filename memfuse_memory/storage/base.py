@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from memfuse_memory.models import QueryRequest, Round, StoredMessage
 
 
+@runtime_checkable
 class MessageStoreProtocol(Protocol):
     """What the engine, the worker and the MemoryService need of a message store.
 
