@@ -1,7 +1,7 @@
 """How the two facades are made from one signature source: each public operation is an
 :class:`~memfuse_memory.engine.Engine` method, and a facade method is generated from it with the
 same name, signature and docstring: run in a worker thread (``BufferService``) or on the
-caller's thread (``BlockingBufferService``). ``tests/unit/test_facades.py`` checks they match.
+caller's thread (``BlockingBufferService``). ``tests/engine/test_facades.py`` checks they match.
 """
 
 from __future__ import annotations

@@ -57,8 +57,9 @@ def to_documents(results: list[dict[str, Any]]) -> list[Document]:
 class MemFuseRetriever(BaseRetriever):
     """Retrieve the messages of a user most relevant to a query, from every memfuse source.
 
-    Keyword (BM25) and vector (MiniLM) rankings over the RoundBuffer, the HybridBuffer and
-    storage are fused, so a message added a moment ago is found before it is embedded.
+    A keyword ranking (BM25 over every acknowledged message, the RoundBuffer's included) and a
+    vector ranking (MiniLM: the HybridBuffer and storage) are fused, so a message added a moment
+    ago is found by keyword before it is embedded.
     ``invoke(query, k=2)`` (or any other field name) overrides a setting for one call.
 
     Example:
