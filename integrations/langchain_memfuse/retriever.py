@@ -12,7 +12,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_memfuse._engine import ConfigLike, ServiceLike, Services, connect
-from langchain_memfuse._store_codec import KIND_KEY, NAMESPACE
+from langchain_memfuse._store_legacy import KIND_KEY, NAMESPACE
 from memfuse_memory.errors import InvalidInputError, InvalidQueryError
 
 TimeBound = datetime | str | float | None
