@@ -17,7 +17,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from langgraph.store.base import (
@@ -26,6 +26,7 @@ from langgraph.store.base import (
     IndexConfig,
     Item,
     ListNamespacesOp,
+    MatchCondition,
     Op,
     PutOp,
     Result,
@@ -73,6 +74,17 @@ def _now_us() -> int:
 
 
 Address = tuple[str, str, tuple[str, ...], str]
+
+
+async def _nothing() -> None:
+    return None
+
+
+class Started:
+    """What ``start_ttl_sweeper`` returns: nothing to wait for, but awaitable like the async stores' call."""
+
+    def __await__(self) -> Any:
+        return _nothing().__await__()
 
 
 class MemFuseStore(BaseStore):
@@ -262,9 +274,12 @@ class MemFuseStore(BaseStore):
 
     def _list_namespaces(self, op: ListNamespacesOp, now: int) -> list[tuple[str, ...]]:
         check_page(op.limit, op.offset)
-        conditions = list(op.match_conditions or ())
-        for condition in conditions:
-            check_namespace(condition.path, for_write=False)
+        conditions = [  # a bare string path is one label
+            MatchCondition(
+                c.match_type, (c.path,) if isinstance(c.path, str) else check_namespace(c.path, for_write=False)
+            )
+            for c in op.match_conditions or ()
+        ]
         prefix = fixed_prefix(conditions)
         users = self._users_under(prefix)
         namespaces = [
@@ -377,9 +392,13 @@ class MemFuseStore(BaseStore):
         """Delete the expired items now; returns how many (the background sweeper calls this)."""
         return self._sweep_once()
 
-    def start_ttl_sweeper(self) -> None:
-        """Start sweeping expired items in the background (also started by the first put with a TTL)."""
+    def start_ttl_sweeper(self) -> Started:
+        """Start sweeping expired items in the background (also started by the first put with a TTL).
+
+        The result may be awaited, so code written for ``AsyncPostgresStore`` runs unchanged.
+        """
         self._sweeper.ensure_started()
+        return Started()
 
     def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the background sweeper; returns whether it stopped within ``timeout``."""

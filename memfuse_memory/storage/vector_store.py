@@ -75,6 +75,12 @@ class VectorStore(Protocol):
 
 MESSAGES = "mfu"
 ITEMS = "mfi"  # key-value store items: their own collections, never mixed with message recall
+# items are ranked exactly by users (a page of a store search), and many share one vector (the same
+# field value): a wide beam keeps the one distinct item among hundreds of duplicates findable
+_HNSW: dict[str, dict[str, Any]] = {
+    MESSAGES: {"space": "cosine"},
+    ITEMS: {"space": "cosine", "ef_search": 256, "ef_construction": 256},
+}
 
 
 def collection_name(store_id: str, user_id: str, kind: str = MESSAGES) -> str:
@@ -147,7 +153,7 @@ class ChromaVectorStore:
 
         if create:
             collection = self._client.get_or_create_collection(
-                name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+                name, configuration={"hnsw": _HNSW[kind]}, embedding_function=None
             )
         else:
             try:
