@@ -5,6 +5,7 @@ python -m memfuse_memory.bench latency --sizes 1000,10000,100000
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
 python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
 python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, joined to the report
+python -m memfuse_memory.bench store --store-sizes 20,200,2000,20000   # LangGraph store get/put p50 as it grows
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memfuse_memory.bench import compare, latency, longmemeval, peers, throughput
+from memfuse_memory.bench import compare, latency, longmemeval, peers, store, throughput
 from memfuse_memory.bench.embed_cache import CachedEmbedder
 from memfuse_memory.embedding.sentence_transformer import load_embedder
 
 METRICS = longmemeval.METRICS
-STAGES = ("latency", "throughput", "quality", "fusion", "peers")
+STAGES = ("latency", "throughput", "quality", "fusion", "peers", "store")
 
 
 def _latency_section(result: dict[str, Any]) -> list[str]:
@@ -246,6 +247,8 @@ def _write(out: Path, results: dict[str, Any]) -> list[str]:
         lines += [*_fusion_section(results["fusion"]), ""]
     if "peers" in results:
         lines += [*compare.section(results["peers"]), *compare.plot(results["peers"], out), ""]
+    if "store" in results:
+        lines += [*store.section(results["store"]), ""]
     lines += _plots(out, results.get("latency"), results.get("quality"))
     (out / "REPORT.md").write_text("\n".join(lines) + "\n")
     return lines
@@ -255,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m memfuse_memory.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["all", "latency", "throughput", "quality", "fusion", "peers"])
+    parser.add_argument("what", choices=["all", *STAGES])
     parser.add_argument("--out", type=Path, default=Path("results"), help="folder of REPORT.md, JSON and plots")
     parser.add_argument("--sizes", default="1000,10000", help="stored-message counts for the latency table")
     parser.add_argument(
@@ -268,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--haystack-sessions", type=int, default=0, help="trim each haystack to N sessions (0 = all)")
     parser.add_argument(
         "--systems", default=",".join(compare.SYSTEMS), help="systems of the peers comparison (ours first)"
+    )
+    parser.add_argument(
+        "--store-sizes", default="20,200,2000,20000", help="items in one namespace for the LangGraph store stage"
     )
     parser.add_argument("--data", type=Path, default=longmemeval.DATA, help="longmemeval_s.jsonl.gz")
     parser.add_argument(
@@ -312,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         results["peers"] = compare.measure(
             names, cached, _sizes(args, for_peers=True), args.repeat, args.rounds, subset[0] if subset else [], partial
         )
+    if args.what in ("all", "store"):
+        sizes = tuple(int(size) for size in args.store_sizes.split(","))
+        print(f"LangGraph store at {sizes} items ...", flush=True)
+        results["store"] = store.measure(raw, sizes, repeat=args.repeat)
     print("\n".join(_write(args.out, results)))
     return 0
 
