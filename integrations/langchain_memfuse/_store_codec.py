@@ -52,10 +52,19 @@ def check_page(limit: Any, offset: Any) -> None:
             raise InvalidQueryError(f"{name} must be a non-negative integer, got {number!r}")
 
 
-def check_value(key: Any, value: Any) -> None:
-    """Reject a key that is not a string or a value that is not a dict."""
+def check_key(key: Any) -> str:
+    """Reject a key that is not a string of valid Unicode."""
     if not isinstance(key, str):
         raise InvalidInputError(f"an item key must be a string, got {type(key).__name__}")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"item key {key!r} is not valid Unicode") from exc
+    return key
+
+
+def check_value(value: Any) -> None:
+    """Reject a value that is not a dict."""
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"an item value must be a dict, got {type(value).__name__}")
 

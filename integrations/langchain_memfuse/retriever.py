@@ -51,7 +51,7 @@ def to_document(result: dict[str, Any]) -> Document:
 
 
 def to_documents(results: list[dict[str, Any]]) -> list[Document]:
-    """The results as ``Document``s, leaving out the namespace catalog of a ``MemFuseStore``."""
+    """The results as ``Document``s, leaving out the namespace catalog of a not yet migrated ``MemFuseStore``."""
     return [to_document(result) for result in results if result["metadata"].get(KIND_KEY) != NAMESPACE]
 
 

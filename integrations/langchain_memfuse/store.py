@@ -38,6 +38,7 @@ from langgraph.store.base import (
 
 from langchain_memfuse._engine import ConfigLike, ServiceLike, connect
 from langchain_memfuse._store_codec import (
+    check_key,
     check_namespace,
     check_page,
     check_value,
@@ -205,7 +206,12 @@ class MemFuseStore(BaseStore):
     def _get(self, op: GetOp, now: int) -> Item | None:
         namespace = check_namespace(op.namespace, for_write=False)
         row = self.kv.get(
-            self._user_of(namespace), self._space, namespace, str(op.key), now_us=now, refresh=bool(op.refresh_ttl)
+            self._user_of(namespace),
+            self._space,
+            namespace,
+            check_key(str(op.key)),
+            now_us=now,
+            refresh=bool(op.refresh_ttl),
         )
         return None if row is None else to_item(row)
 
@@ -297,9 +303,10 @@ class MemFuseStore(BaseStore):
         """The row write of a put and the texts to embed for it (checked before anything is written)."""
         namespace = check_namespace(op.namespace, for_write=True)
         user = self._user_of(namespace)
+        key = check_key(op.key)
         if op.value is None:
-            return KVWrite(user, self._space, namespace, op.key, None), []
-        check_value(op.key, op.value)
+            return KVWrite(user, self._space, namespace, key, None), []
+        check_value(op.value)
         if op.ttl is not None and (isinstance(op.ttl, bool) or not isinstance(op.ttl, int | float) or op.ttl <= 0):
             raise InvalidInputError(f"ttl must be a positive number of minutes or None, got {op.ttl!r}")
         texts: list[str] = []

@@ -132,6 +132,10 @@ def _dumps(value: Any) -> str:
 def dumps_value(value: Mapping[str, Any]) -> str:
     """The stored JSON text of an item value (compact, Unicode kept)."""
     try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"an item value must be valid Unicode text: {exc}") from exc
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"an item value must be JSON-serializable: {exc}") from exc
+    return text

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memfuse_memory.errors import StorageError
+from memfuse_memory.errors import InvalidQueryError, StorageError
 from memfuse_memory.storage.kv_query import compile_filter, decode_namespace, encode_namespace, prefix_condition
 from memfuse_memory.storage.message_store import MessageStore
 
@@ -136,6 +136,8 @@ class KVStore:
     def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
             return self._connection().execute(sql, args).fetchall()
+        except UnicodeEncodeError as exc:  # a filter value or label that is not valid Unicode text
+            raise InvalidQueryError(f"not valid Unicode text in a key-value store read: {exc}") from exc
         except sqlite3.Error as exc:
             raise StorageError(f"key-value store read failed: {exc}") from exc
 
