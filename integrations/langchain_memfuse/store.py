@@ -149,10 +149,11 @@ class MemFuseStore(BaseStore):
         self._space = "" if agent_id is None else check_id(agent_id, "agent_id", limits)
         self.user_label = user_label
         self.index_config: IndexConfig | None = None if index is False else dict(index or {})  # type: ignore[assignment]
-        config_fields = (self.index_config or {}).get("fields")
+        settings: Mapping[str, Any] = self.index_config or {}
+        config_fields = settings.get("fields") or settings.get("text_fields")  # SqliteStore's name for it
         self.index_fields = list(config_fields or index_fields or ["$"])
-        embed = (self.index_config or {}).get("embed")
-        self._embeddings = ensure_embeddings(embed) if embed is not None else None
+        embed = settings.get("embed")
+        self.embeddings = ensure_embeddings(embed) if embed is not None else None
         self.ttl_config = ttl
         self._lock = _engine_lock(self._services.engine)
         self._sweeper = TTLSweeper(self._sweep_once, (ttl or {}).get("sweep_interval_minutes"))
@@ -192,13 +193,13 @@ class MemFuseStore(BaseStore):
     def _embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        if self._embeddings is not None:
-            return np.asarray(self._embeddings.embed_documents(list(texts)), dtype=np.float32)
+        if self.embeddings is not None:
+            return np.asarray(self.embeddings.embed_documents(list(texts)), dtype=np.float32)
         return np.asarray(self._services.engine.embedder.embed(list(texts)), dtype=np.float32)
 
     def _embed_query(self, text: str) -> np.ndarray:
-        if self._embeddings is not None:
-            return np.asarray(self._embeddings.embed_query(text), dtype=np.float32)
+        if self.embeddings is not None:
+            return np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
         return np.asarray(self._services.engine.embedder.embed([text])[0], dtype=np.float32)
 
     # -- reads ----------------------------------------------------------------------------------
@@ -394,6 +395,10 @@ class MemFuseStore(BaseStore):
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
         """``batch`` in a worker thread: the table and the model are synchronous, the loop never blocks."""
         return await asyncio.to_thread(self.batch, list(ops))
+
+    def setup(self) -> None:
+        """Nothing to do: the table is created (and migrated) when the engine opens. Kept so code
+        written for LangGraph's SQL stores, which call ``setup()`` first, runs unchanged."""
 
     def sweep_ttl(self) -> int:
         """Delete the expired items now; returns how many (the background sweeper calls this)."""

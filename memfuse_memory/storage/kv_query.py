@@ -81,9 +81,15 @@ def _condition(column: str, path: list[Any], expected: Any, clauses: list[str], 
     clauses.append(_equal(column, json_path(path), expected, params))
 
 
+_INT64 = 2**63
+
+
 def _scalar(value: Any) -> Any:
+    """A filter operand SQLite can bind: bools as 0/1, integers beyond 64 bits as floats."""
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, int) and not -_INT64 <= value < _INT64:
+        return float(value)
     return value
 
 
@@ -99,7 +105,7 @@ def _equal(column: str, path: str, expected: Any, params: list[Any]) -> str:
         return f"(json_type({column}, ?) IN ('true', 'false') AND json_extract({column}, ?) = ?)"
     if not isinstance(expected, str | int | float):
         raise InvalidQueryError(f"cannot filter on a {type(expected).__name__} value: {expected!r}")
-    params.extend([path, path, expected])
+    params.extend([path, path, _scalar(expected)])
     kinds = "('text')" if isinstance(expected, str) else "('integer', 'real')"
     return f"(json_type({column}, ?) IN {kinds} AND json_extract({column}, ?) = ?)"
 

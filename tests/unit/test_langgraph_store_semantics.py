@@ -57,6 +57,8 @@ def test_empty_query_is_a_filter_search(store):
         ({"name": "o'neil; DROP TABLE kv_items"}, ["z"]),
         ({"user-id": "7"}, ["z"]),
         ({"missing": {"$eq": None}}, []),
+        ({"access') = 'public' OR '1'='1' OR json_extract(value, '$.": "dummy"}, []),
+        ({"n": {"$lt": 10**100}}, ["x", "y"]),
     ],
 )
 def test_filters_follow_langgraph(store, wanted, expected):
