@@ -319,6 +319,8 @@ class MemFuseStore(BaseStore):
     def _apply_puts(self, puts: Sequence[PutOp]) -> None:
         prepared = [self._prepare(op) for op in puts]
         texts = [text for _, item_texts in prepared for text in item_texts]
+        if texts and self._services.engine.kv_index is None:
+            raise StorageError("this engine's vector store keeps no item vectors; use index=False")
         vectors = self._embed(texts)  # before any write: a model failure writes nothing
         with self._lock:
             now = _now_us()
@@ -337,8 +339,6 @@ class MemFuseStore(BaseStore):
         """Put the new field vectors in the index and take out the replaced ones beyond them."""
         index = self._services.engine.kv_index
         if index is None:
-            if len(vectors):
-                raise StorageError("this engine's vector store keeps no item vectors; use index=False")
             return
         per_user: dict[str, tuple[list[ItemVector], list[str]]] = {}
         position = 0
@@ -352,8 +352,13 @@ class MemFuseStore(BaseStore):
             if old > len(item_texts):
                 stale.extend(vector_ids(write.agent_id, write.namespace, write.key, len(item_texts), old))
         for user, (fresh, stale) in per_user.items():
-            if fresh or stale:
+            if not fresh and not stale:
+                continue
+            try:
                 index.write(user, fresh, stale)
+            except Exception as exc:  # the rows are committed: list them as unindexed, so searches still show them
+                self.kv.clear_vectors([(user, v.agent_id, v.namespace, v.key) for v in fresh], updated_us=now)
+                raise StorageError(f"items were stored but their vectors were not indexed: {exc}") from exc
 
     def _sweep_once(self) -> int:
         """Delete the expired items (and their vectors) of this store's engine; returns how many."""

@@ -317,6 +317,15 @@ class KVStore:
         rows = self._read("SELECT DISTINCT user_id FROM kv_namespaces WHERE agent_id = ?", (agent_id,))
         return [row[0] for row in rows]
 
+    def clear_vectors(self, addresses: Sequence[tuple[str, str, tuple[str, ...], str]], *, updated_us: int) -> None:
+        """Record that the items written at ``updated_us`` have no vectors (their indexing failed)."""
+        with self._write() as conn:
+            conn.executemany(
+                "UPDATE kv_items SET vectors = 0 WHERE user_id = ? AND agent_id = ? AND namespace = ? AND key = ? "
+                "AND updated_us = ?",
+                [(user, agent, encode_namespace(ns), key, updated_us) for user, agent, ns, key in addresses],
+            )
+
     def sweep(self, *, now_us: int, limit: int = 1000) -> list[KVRow]:
         """Delete up to ``limit`` expired items; returns them (so their vectors can go too)."""
         with self._write() as conn:

@@ -181,3 +181,14 @@ def test_legacy_items_migrate_on_open(make_memory):
     assert store.list_namespaces() == [("memories", "alice")]
     assert [s["session_id"] for s in memory.list_sessions(user_id="app")["data"]["sessions"]] == []
     assert memory.engine.kv.meta(MARKER) == "1"
+
+
+def test_an_item_whose_vectors_fail_is_kept_and_listed_unscored(store, vectors, monkeypatch):
+    def fail(*args, **kwargs):
+        raise ConnectionError("vector store is down")
+
+    monkeypatch.setattr(vectors.items_index, "write", fail)
+    with pytest.raises(Exception, match="not indexed"):
+        store.put(("v",), "k", {"text": "kept anyway"})
+    assert store.get(("v",), "k").value == {"text": "kept anyway"}
+    assert [(i.key, i.score) for i in store.search(("v",), query="kept")] == [("k", None)]
