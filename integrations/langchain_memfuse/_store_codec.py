@@ -74,7 +74,12 @@ def field_texts(value: Mapping[str, Any], fields: Sequence[str]) -> list[str]:
     ``$`` is the whole value as JSON)."""
     texts: list[str] = []
     for path in fields:
-        texts.extend(get_text_at_path(value, path if path == "$" else tokenize_path(path)))
+        if not isinstance(path, str) or not path:
+            raise InvalidInputError(f"an index field must be a non-empty path string, got {path!r}")
+        try:
+            texts.extend(get_text_at_path(value, path if path == "$" else tokenize_path(path)))
+        except (TypeError, ValueError, KeyError, IndexError) as exc:
+            raise InvalidInputError(f"cannot read index field {path!r} of the value: {exc}") from exc
     return [text for text in texts if text]
 
 

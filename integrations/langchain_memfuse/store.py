@@ -295,8 +295,8 @@ class MemFuseStore(BaseStore):
             if all(matches_condition(condition, ns) for condition in conditions)
         ]
         if op.max_depth is not None:
-            namespaces = sorted({ns[: op.max_depth] for ns in namespaces})
-        return namespaces[op.offset : op.offset + op.limit]
+            namespaces = list({ns[: op.max_depth]: None for ns in namespaces})
+        return sorted(namespaces)[op.offset : op.offset + op.limit]  # tuple order, as LangGraph's stores
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -310,10 +310,11 @@ class MemFuseStore(BaseStore):
         check_value(op.value)
         if op.ttl is not None and (isinstance(op.ttl, bool) or not isinstance(op.ttl, int | float) or op.ttl <= 0):
             raise InvalidInputError(f"ttl must be a positive number of minutes or None, got {op.ttl!r}")
+        value = dumps_value(op.value)  # first: it names a value that is not JSON
         texts: list[str] = []
         if self.index_config is not None and op.index is not False:
             texts = field_texts(op.value, self.index_fields if op.index is None else list(op.index))
-        write = KVWrite(user, self._space, namespace, op.key, dumps_value(op.value), op.ttl, len(texts))
+        write = KVWrite(user, self._space, namespace, key, value, op.ttl, len(texts))
         return write, texts
 
     def _apply_puts(self, puts: Sequence[PutOp]) -> None:

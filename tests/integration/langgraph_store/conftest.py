@@ -38,8 +38,8 @@ _SKIPS = {
     "test_omit_expired_refresh_ttl_only_refreshes_live_rows": _PG_INTERNALS,
     "test_omit_expired_search_pagination": _PG_INTERNALS,
     "test_no_running_loop": (
-        "AsyncPostgresStore forbids its sync methods on the event loop thread; MemFuseStore is one class "
-        "whose sync and async methods both work anywhere"
+        "LangGraph's async SQL stores forbid their sync methods on the event loop thread; MemFuseStore is one "
+        "class whose sync and async methods both work anywhere"
     ),
 }
 _SQLITE_SKIPS = {
@@ -96,9 +96,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "langgraph_store/upstream" not in str(item.fspath):
             continue
         name = getattr(item, "originalname", item.name)
-        reason = _SKIPS.get(name)
-        if reason is None and "sqlite" in item.fspath.basename:
-            reason = _SQLITE_SKIPS.get(name)
+        reason = _SQLITE_SKIPS.get(name) if "sqlite" in item.fspath.basename else None
+        reason = reason or _SKIPS.get(name)
         if reason is None and item.name.startswith("test_scores[") and "l2" in item.name:
             reason = _L2
         if reason is not None:
