@@ -112,7 +112,7 @@ class ChromaItemIndex:
                     namespace=decode_namespace(str(meta["ns"])),
                     key=str(meta["key"]),
                     stamp=int(meta["stamp"]),
-                    similarity=1.0 - float(distance),
+                    similarity=min(1.0, max(-1.0, 1.0 - float(distance))),  # float noise aside, a cosine
                 )
                 for meta, distance in zip(result["metadatas"][0], result["distances"][0], strict=True)
             ]

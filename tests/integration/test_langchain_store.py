@@ -109,3 +109,27 @@ def test_a_langgraph_graph_recalls_across_threads(data_dir):
     memory.delete_user("bob")
     assert store.search(("memories", "bob")) == []
     assert len(store.search(("memories", "alice"))) == 2
+
+
+def test_item_vectors_live_in_their_own_chroma_collection_and_go_with_the_user(data_dir):
+    import chromadb
+
+    from memfuse_memory.storage.vector_store import ITEMS, MESSAGES, collection_name
+
+    store = MemFuseStore(user_id="dora", data_dir=data_dir, index_fields=["text", "title"])
+    store.put(("notes",), "a", {"title": "Lisbon trip", "text": "Dora flies to Lisbon in May"})
+    memory = resolve_service(data_dir=data_dir)
+    memory.add([{"role": "user", "content": "Dora asked about Lisbon flights"}], "chat", user_id="dora")
+    memory.flush_all()
+    engine = memory  # resolve_service gives the engine itself
+    settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)  # as the engine opens it
+    client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
+    items = client.get_collection(collection_name(engine.store.store_id, "dora", ITEMS))
+    messages = client.get_collection(collection_name(engine.store.store_id, "dora", MESSAGES))
+    assert items.count() == 2  # one vector per indexed field
+    assert messages.count() == 1  # the chat message only
+    [found] = store.search(("notes",), query="Lisbon trip")
+    assert found.score == pytest.approx(1.0, abs=1e-3)  # the title field is the query itself: best field wins
+    memory.delete_user("dora")
+    assert store.get(("notes",), "a") is None
+    assert collection_name(engine.store.store_id, "dora", ITEMS) not in [c.name for c in client.list_collections()]
