@@ -20,7 +20,7 @@ from langchain_memfuse import MemFuseStore
 from memfuse_memory import BlockingBufferService
 from tests.integration.langgraph_store.upstream.embed_test_utils import CharacterEmbeddings
 
-__all__ = ["VECTOR_TYPES", "CharacterEmbeddings", "SqliteStoreShim", "new_store"]
+__all__ = ["VECTOR_TYPES", "CharacterEmbeddings", "InMemoryStoreShim", "SqliteStoreShim", "new_store"]
 
 VECTOR_TYPES = ["vector", "halfvec"]  # pgvector storage types the upstream tests iterate over; all one to us
 
@@ -75,6 +75,20 @@ def new_store(**kwargs: Any) -> MemFuseStore:
     """A store of its own user and agent space on the session engine (``kwargs`` as MemFuseStore's)."""
     number = next(_ids)
     return MemFuseStore(user_id=f"user-{number}", agent_id=f"test-{number}", service=_state["service"], **kwargs)
+
+
+class InMemoryStoreShim(MemFuseStore):
+    """Stands in for ``InMemoryStore`` where LangGraph's base store tests build stores in a test body."""
+
+    def __init__(self, *, index: Any = None, **kwargs: Any) -> None:
+        number = next(_ids)
+        super().__init__(
+            user_id=f"user-{number}",
+            agent_id=f"test-{number}",
+            service=_state["service"],
+            index=False if index is None else index,
+            **kwargs,
+        )
 
 
 class SqliteStoreShim:
