@@ -112,8 +112,6 @@ def test_a_langgraph_graph_recalls_across_threads(data_dir):
 
 
 def test_item_vectors_live_in_their_own_chroma_collection_and_go_with_the_user(data_dir):
-    import chromadb
-
     from memfuse_memory.storage.vector_store import ITEMS, MESSAGES, collection_name
 
     store = MemFuseStore(user_id="dora", data_dir=data_dir, index_fields=["text", "title"])
@@ -122,8 +120,7 @@ def test_item_vectors_live_in_their_own_chroma_collection_and_go_with_the_user(d
     memory.add([{"role": "user", "content": "Dora asked about Lisbon flights"}], "chat", user_id="dora")
     memory.flush_all()
     engine = memory  # resolve_service gives the engine itself
-    settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)  # as the engine opens it
-    client = chromadb.PersistentClient(path=str(data_dir / "chroma"), settings=settings)
+    client = engine._vector_store._client  # the engine's own Chroma client, embedded or server
     items = client.get_collection(collection_name(engine.store.store_id, "dora", ITEMS))
     messages = client.get_collection(collection_name(engine.store.store_id, "dora", MESSAGES))
     assert items.count() == 2  # one vector per indexed field
