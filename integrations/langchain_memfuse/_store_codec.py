@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from langgraph.store.base import (
     InvalidNamespaceError,
     Item,
@@ -17,7 +18,9 @@ from langgraph.store.base import (
 
 from memfuse_memory.errors import InvalidInputError, InvalidQueryError, InvalidScopeError
 from memfuse_memory.models import from_micros
-from memfuse_memory.storage.kv_store import KVRow
+from memfuse_memory.storage.kv_query import encode_namespace
+from memfuse_memory.storage.kv_store import KVRow, KVWrite
+from memfuse_memory.storage.kv_vectors import ItemVector, vector_ids
 
 
 class NamespaceError(InvalidScopeError, InvalidNamespaceError):
@@ -134,3 +137,24 @@ def to_search_item(row: KVRow, score: float | None) -> SearchItem:
         updated_at=from_micros(row.updated_us),
         score=score,
     )
+
+
+def plan_vector_writes(
+    prepared: Sequence[tuple[KVWrite, list[str]]],
+    vectors: np.ndarray,
+    replaced: Mapping[tuple[str, str, str, str], int],
+    stamp: int,
+) -> dict[str, tuple[list[ItemVector], list[str]]]:
+    """Per user: the new field vectors of the written items, and the ids of replaced vectors beyond them."""
+    per_user: dict[str, tuple[list[ItemVector], list[str]]] = {}
+    position = 0
+    for write, item_texts in prepared:
+        fresh, stale = per_user.setdefault(write.user_id, ([], []))
+        for field in range(len(item_texts)):
+            fresh.append(ItemVector(write.agent_id, write.namespace, write.key, field, stamp, vectors[position]))
+            position += 1
+        address = (write.user_id, write.agent_id, encode_namespace(write.namespace), write.key)
+        old = replaced.get(address, 0)
+        if old > len(item_texts):
+            stale.extend(vector_ids(write.agent_id, write.namespace, write.key, len(item_texts), old))
+    return per_user

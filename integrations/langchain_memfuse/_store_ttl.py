@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from memfuse_memory.errors import MemFuseError, ServiceClosedError
 
@@ -53,3 +54,14 @@ class TTLSweeper:
                 continue
             if swept:
                 log.debug("store TTL sweep deleted %d expired items", swept)
+
+
+async def _nothing() -> None:
+    return None
+
+
+class Started:
+    """What ``start_ttl_sweeper`` returns: nothing to wait for, but awaitable like the async stores' call."""
+
+    def __await__(self) -> Any:
+        return _nothing().__await__()

@@ -45,16 +45,17 @@ from langchain_memfuse._store_codec import (
     field_texts,
     fixed_prefix,
     matches_condition,
+    plan_vector_writes,
     to_item,
     to_search_item,
 )
-from langchain_memfuse._store_ttl import TTLSweeper
+from langchain_memfuse._store_ttl import Started, TTLSweeper
 from memfuse_memory.engine import Engine
 from memfuse_memory.errors import InvalidInputError, ServiceClosedError, StorageError
 from memfuse_memory.models import check_id
-from memfuse_memory.storage.kv_query import dumps_value, encode_namespace
+from memfuse_memory.storage.kv_query import dumps_value
 from memfuse_memory.storage.kv_store import KVRow, KVStore, KVWrite
-from memfuse_memory.storage.kv_vectors import ItemIndex, ItemVector, vector_ids
+from memfuse_memory.storage.kv_vectors import ItemIndex, vector_ids
 
 _locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
@@ -75,17 +76,6 @@ def _now_us() -> int:
 
 
 Address = tuple[str, str, tuple[str, ...], str]
-
-
-async def _nothing() -> None:
-    return None
-
-
-class Started:
-    """What ``start_ttl_sweeper`` returns: nothing to wait for, but awaitable like the async stores' call."""
-
-    def __await__(self) -> Any:
-        return _nothing().__await__()
 
 
 class MemFuseStore(BaseStore):
@@ -341,17 +331,7 @@ class MemFuseStore(BaseStore):
         index = self._services.engine.kv_index
         if index is None:
             return
-        per_user: dict[str, tuple[list[ItemVector], list[str]]] = {}
-        position = 0
-        for write, item_texts in prepared:
-            fresh, stale = per_user.setdefault(write.user_id, ([], []))
-            for field in range(len(item_texts)):
-                fresh.append(ItemVector(write.agent_id, write.namespace, write.key, field, now, vectors[position]))
-                position += 1
-            address = (write.user_id, write.agent_id, encode_namespace(write.namespace), write.key)
-            old = replaced.get(address, 0)
-            if old > len(item_texts):
-                stale.extend(vector_ids(write.agent_id, write.namespace, write.key, len(item_texts), old))
+        per_user = plan_vector_writes(prepared, vectors, replaced, now)
         for user, (fresh, stale) in per_user.items():
             if not fresh and not stale:
                 continue
