@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -322,3 +325,12 @@ async def test_without_a_checkpointer_the_constructor_session_is_used(memory, mo
     agent = create_agent(RecordingModel(responses=[AIMessage("ok")]), middleware=[middleware])
     await run(agent, "no thread here", {}, mode)
     assert [r["content"] for r in stored(memory, "fixed", "alice")] == ["no thread here", "ok"]
+
+
+def test_the_other_adapters_load_without_langchain_agents():
+    code = (
+        "import sys, langchain_memfuse; assert 'langchain.agents' not in sys.modules; "
+        "langchain_memfuse.MemFuseMemoryMiddleware"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
