@@ -50,15 +50,22 @@ def turn_start(messages: Sequence[BaseMessage]) -> int:
     return index
 
 
-def turn_to_record(messages: Sequence[BaseMessage], *, with_tools: bool) -> list[BaseMessage]:
-    """The newest turn as memory keeps it: its human message(s) and the final AI reply, or with
-    ``with_tools`` every message of the turn (tool calls and tool results too)."""
-    turn = [m for m in messages[turn_start(messages) :] if not isinstance(m, SystemMessage)]
+def turn_to_record(messages: Sequence[BaseMessage], *, with_tools: bool) -> list[tuple[int, BaseMessage]]:
+    """The newest turn as memory keeps it, with each message's position in the thread: its human
+    message(s) and the final AI reply, or with ``with_tools`` every message of the turn."""
+    start = turn_start(messages)
+    turn = [(start + i, m) for i, m in enumerate(messages[start:]) if not isinstance(m, SystemMessage)]
     if with_tools:
         return turn
-    humans = [m for m in turn if isinstance(m, HumanMessage)]
-    replies = [m for m in turn if isinstance(m, AIMessage) and not m.tool_calls and m.text.strip()]
+    humans = [(i, m) for i, m in turn if isinstance(m, HumanMessage)]
+    replies = [(i, m) for i, m in turn if isinstance(m, AIMessage) and not m.tool_calls and m.text.strip()]
     return [*humans, *replies[-1:]]
+
+
+def message_key(position: int, message: BaseMessage) -> str:
+    """What identifies a thread message: its id, else (outside a graph, where ids are assigned)
+    its position, type and text, so recording the same state twice still finds it stored."""
+    return message.id or f"#{position}:{message.type}:{message.text}"
 
 
 def latest_human_text(messages: Sequence[BaseMessage]) -> str | None:

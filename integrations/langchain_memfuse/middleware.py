@@ -242,13 +242,13 @@ class MemFuseMemoryMiddleware(AgentMiddleware):
                 return
         raise added
 
-    def _records(self, turn: list[BaseMessage], scope: Scope) -> list[dict[str, Any]]:
+    def _records(self, turn: list[tuple[int, BaseMessage]], scope: Scope) -> list[dict[str, Any]]:
         limits = self._services.engine.config.limits
         records = []
-        for message in turn:
+        for position, message in turn:
             record = to_record(message, limits)
-            # every message in a graph state has an id (add_messages assigns one)
-            record["id"] = agent_turns.engine_id(scope.user_id, scope.session_id, str(message.id))
+            key = agent_turns.message_key(position, message)
+            record["id"] = agent_turns.engine_id(scope.user_id, scope.session_id, key)
             records.append(record)
         return records
 

@@ -61,6 +61,14 @@ async def run(agent: Any, text: str | None, config: dict[str, Any], mode: str, *
     return agent.invoke(payload, config, **kwargs)
 
 
+async def record(middleware: MemFuseMemoryMiddleware, state: dict[str, Any], mode: str) -> None:
+    """Run the after-agent hook directly, as a retried graph step would."""
+    if mode == "async":
+        await middleware.aafter_agent(state, Runtime(context=None))
+    else:
+        middleware.after_agent(state, Runtime(context=None))
+
+
 def memory_messages(messages: list[BaseMessage]) -> list[BaseMessage]:
     return [m for m in messages if isinstance(m, SystemMessage) and RECALL_KEY in m.additional_kwargs]
 
@@ -184,19 +192,11 @@ async def test_a_second_invoke_and_a_replayed_checkpoint_store_nothing_twice(bui
 async def test_a_retried_record_step_stores_nothing_twice(memory, mode):
     middleware = guard(MemFuseMemoryMiddleware(service=memory, user_id="alice", session_id="s"), mode)
     state = {"messages": [HumanMessage("Hi", id="h1"), AIMessage("Hello", id="a1")]}
-    runtime = Runtime(context=None)
-
-    async def record(state: dict[str, Any]) -> None:
-        if mode == "async":
-            await middleware.aafter_agent(state, runtime)
-        else:
-            middleware.after_agent(state, runtime)
-
-    await record(state)
-    await record(state)
+    await record(middleware, state, mode)
+    await record(middleware, state, mode)
     assert [r["content"] for r in stored(memory, "s", "alice")] == ["Hi", "Hello"]
     # a turn whose first message was stored already adds only what is new
-    await record({"messages": [HumanMessage("Hi", id="h1"), AIMessage("More", id="a2")]})
+    await record(middleware, {"messages": [HumanMessage("Hi", id="h1"), AIMessage("More", id="a2")]}, mode)
     assert [r["content"] for r in stored(memory, "s", "alice")] == ["Hi", "Hello", "More"]
 
 
@@ -334,3 +334,61 @@ def test_the_other_adapters_load_without_langchain_agents():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_turn_stored_long_ago_is_found_by_the_full_read(memory, mode):
+    middleware = guard(MemFuseMemoryMiddleware(service=memory, user_id="alice", session_id="long"), mode)
+    old = {"messages": [HumanMessage("Old question", id="old-h"), AIMessage("Old answer", id="old-a")]}
+    await record(middleware, old, mode)
+    # the session moves on: the old turn is no longer among its newest messages
+    memory.add([{"role": "user", "content": f"later {i}"} for i in range(6)], "long", user_id="alice")
+    await record(middleware, old, mode)
+    contents = [r["content"] for r in stored(memory, "long", "alice")]
+    assert contents.count("Old question") == 1 and contents.count("Old answer") == 1
+
+
+def test_messages_without_ids_are_recorded_once(memory):
+    middleware = MemFuseMemoryMiddleware(service=memory, user_id="alice", session_id="noid")
+    state = {"messages": [HumanMessage("Same words"), HumanMessage("Same words"), AIMessage("Reply")]}
+    middleware.after_agent(state, Runtime(context=None))
+    middleware.after_agent(state, Runtime(context=None))
+    assert [r["content"] for r in stored(memory, "noid", "alice")] == ["Same words", "Same words", "Reply"]
+
+
+def _conversation(turns: list[tuple[int, int]]) -> list[BaseMessage]:
+    """Turns of (words in the question, tool calls before the answer), with ids as a graph gives them."""
+    messages: list[BaseMessage] = []
+    for t, (words, calls) in enumerate(turns):
+        messages.append(HumanMessage(" ".join(["word"] * words), id=f"h{t}"))
+        for c in range(calls):
+            messages.append(weather_call(f"c{t}-{c}"))
+            messages.append(ToolMessage("sunny", tool_call_id=f"c{t}-{c}", id=f"r{t}-{c}"))
+        messages.append(AIMessage(f"answer {t}", id=f"a{t}"))
+    return messages
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    turns=st.lists(st.tuples(st.integers(1, 40), st.integers(0, 3)), min_size=1, max_size=8),
+    budget=st.integers(1, 400),
+)
+def test_trim_keeps_whole_turns_within_budget_and_never_splits_a_tool_pair(turns, budget):
+    from langchain_memfuse.agent_turns import message_cost_text, trim
+    from memfuse_memory.tokens import TokenCounter
+
+    counter = TokenCounter("gpt-4o-mini")
+
+    def count(text: str) -> int:
+        return counter.count_messages([text])
+
+    messages = _conversation(turns)
+    kept = trim(messages, budget, count)
+    newest = messages[max(i for i, m in enumerate(messages) if isinstance(m, HumanMessage)) :]
+    assert kept[-len(newest) :] == newest  # the current turn is whole
+    assert kept == messages[len(messages) - len(kept) :]  # a suffix of the thread
+    assert isinstance(kept[0], HumanMessage)
+    if len(kept) > len(newest):
+        assert sum(count(message_cost_text(m)) for m in kept) <= budget
+    calls = {c["id"] for m in kept if isinstance(m, AIMessage) for c in m.tool_calls}
+    assert {m.tool_call_id for m in kept if isinstance(m, ToolMessage)} == calls
