@@ -148,7 +148,8 @@ class MemFuseMemoryMiddleware(AgentMiddleware):
 
     def _scope(self, runtime: Runtime[Any] | None) -> Scope:
         limits = self._services.engine.config.limits
-        user = self._context_user(runtime) or self.settings.user_id
+        from_context = self._context_user(runtime)
+        user = self.settings.user_id if from_context is None else from_context
         if user is None:
             raise InvalidScopeError(
                 f"no user for this run: the runtime context has no {self.settings.context_user_key!r} "
@@ -160,13 +161,13 @@ class MemFuseMemoryMiddleware(AgentMiddleware):
         check_id(session, "session_id (the run's thread_id)" if thread else "session_id", limits)
         return Scope(user, session)
 
-    def _context_user(self, runtime: Runtime[Any] | None) -> str | None:
+    def _context_user(self, runtime: Runtime[Any] | None) -> Any:
+        """The user the run's context names (a dict key or an attribute), or None; checked by the caller."""
         key = self.settings.context_user_key
         context = getattr(runtime, "context", None)
         if key is None or context is None:
             return None
-        value = context.get(key) if isinstance(context, Mapping) else getattr(context, key, None)
-        return None if value is None else value
+        return context.get(key) if isinstance(context, Mapping) else getattr(context, key, None)
 
     # -- the steps, without I/O ----------------------------------------------------------------
 

@@ -216,6 +216,8 @@ async def test_the_user_comes_from_the_runtime_context(memory, mode):
     assert memory_messages(model.seen[1]) == []  # dave has no memories, and carol's are not his
     with pytest.raises(InvalidScopeError, match="no user"):
         await run(agent, "who am I", cfg("x"), mode, context=Context())
+    with pytest.raises(InvalidScopeError, match="user_id"):
+        await run(agent, "who am I", cfg("y"), mode, context=Context(user_id="../etc"))
 
 
 async def test_session_scope_recalls_only_this_thread(build, memory, mode):
