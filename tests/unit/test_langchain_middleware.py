@@ -394,3 +394,37 @@ def test_trim_keeps_whole_turns_within_budget_and_never_splits_a_tool_pair(turns
         assert sum(count(message_cost_text(m)) for m in kept) <= budget
     calls = {c["id"] for m in kept if isinstance(m, AIMessage) for c in m.tool_calls}
     assert {m.tool_call_id for m in kept if isinstance(m, ToolMessage)} == calls
+
+
+_odd = st.one_of(
+    st.text(max_size=12), st.sampled_from(["", "..", "a/b", "n\x00", "\ud800", " s", "x" * 300, "alice", "s1"])
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    user=_odd,
+    session=_odd,
+    top_k=st.one_of(st.integers(-2, 20), st.just(True), st.none()),
+    budget=st.one_of(st.integers(-5, 500), st.floats(allow_nan=True)),
+    since=st.one_of(st.none(), _odd, st.floats(allow_nan=True)),
+    texts=st.lists(_odd, min_size=1, max_size=3),
+)
+def test_any_arguments_build_or_raise_a_memfuse_error_and_nothing_is_half_written(
+    memory, user, session, top_k, budget, since, texts
+):
+    try:
+        middleware = MemFuseMemoryMiddleware(
+            service=memory, user_id=user, session_id=session, top_k=top_k, token_budget=budget, since=since
+        )
+    except MemFuseError:
+        return
+    messages = [HumanMessage(text, id=f"h{i}") for i, text in enumerate(texts)] + [AIMessage("ok", id="a")]
+    before = len(memory.export_messages(user_id=user))
+    try:
+        middleware.after_agent({"messages": messages}, Runtime(context=None))
+    except MemFuseError:
+        assert len(memory.export_messages(user_id=user)) == before
+        return
+    middleware.after_agent({"messages": messages}, Runtime(context=None))
+    assert len(memory.export_messages(user_id=user)) - before in (0, len(messages))
