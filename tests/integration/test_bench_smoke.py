@@ -11,7 +11,7 @@ import pytest
 from memfuse_memory.bench import compare, latency, longmemeval, peers
 from memfuse_memory.bench.__main__ import main
 from memfuse_memory.bench.embed_cache import CachedEmbedder
-from memfuse_memory.embedding.sentence_transformer import load_embedder
+from memfuse_memory.embedding.loader import load_embedder
 
 
 def run(tmp_path: Path, *args: str) -> dict:
@@ -97,7 +97,7 @@ def _conversation(user: str) -> list[list[dict[str, str]]]:
 def test_peer_finds_its_own_message_by_exact_text(tmp_path: Path, name: str) -> None:
     if peers.unavailable(name):
         pytest.skip(peers.unavailable(name))
-    embedder = CachedEmbedder(load_embedder("all-MiniLM-L6-v2"), tmp_path / "cache.sqlite3", "all-MiniLM-L6-v2")
+    embedder = CachedEmbedder(load_embedder(), tmp_path / "cache.sqlite3", "all-MiniLM-L6-v2")
     with peers.running(peers.factory(name, embedder)) as system:
         for user in ("alice", "bob"):
             for messages in _conversation(user):
