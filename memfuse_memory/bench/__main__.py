@@ -273,11 +273,12 @@ def _own_processes(args: argparse.Namespace, results: dict[str, Any]) -> None:
     """The stages that need no benchmark embedder in this process: start-up and the runtimes."""
     if args.what in ("all", "startup"):
         print("start-up, per embedding backend ...", flush=True)
-        results["startup"] = [startup.measure("onnx"), startup.measure("torch")]
+        runs = min(args.repeat, 5)
+        results["startup"] = [startup.measure("onnx", runs), startup.measure("torch", runs)]
         _write(args.out, results)
     if args.what in ("all", "runtimes"):
         print("embedding runtimes ...", flush=True)
-        results["runtimes"] = runtimes.measure()
+        results["runtimes"] = runtimes.measure(repeat=args.repeat)
         _write(args.out, results)
 
 
