@@ -29,9 +29,10 @@ def load_embedder(config: MemFuseConfig | None = None) -> Embedder:
     if settings.backend == "torch":
         return load_torch_embedder(path, settings.batch_size)
     from memfuse_memory.embedding.onnx_export import ensure_onnx, onnx_path
-    from memfuse_memory.embedding.onnx_runtime import OnnxEmbedder
+    from memfuse_memory.embedding.onnx_runtime import OnnxEmbedder, require_runtime
 
     try:
+        require_runtime()
         onnx_file = onnx_path(path, settings.cache_dir)
         key = (str(onnx_file), str(path.resolve()), settings.batch_size, settings.intra_op_threads)
         with _onnx_lock:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import hashlib
+import logging
 import os
 import re
 import subprocess
@@ -26,6 +27,8 @@ from pathlib import Path
 
 from memfuse_memory.embedding.models import resolve_model_path
 from memfuse_memory.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 EXPORTER_VERSION = "torch-onnx-opset17-v1"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
@@ -84,6 +87,7 @@ def ensure_onnx(model_dir: Path, cache_dir: Path | None = None, exporter: Export
     with _exclusive(target.parent / ".lock"):
         if target.is_file():  # another process exported it while this one waited
             return target
+        logger.info("exporting %s to ONNX once, into %s", model_dir, target)
         fd, name = tempfile.mkstemp(dir=target.parent, prefix=".model-", suffix=".onnx.tmp")
         os.close(fd)
         temporary = Path(name)

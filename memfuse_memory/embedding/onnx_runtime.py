@@ -26,15 +26,23 @@ def default_threads() -> int:
     return max(1, min(cores, 4))
 
 
+def require_runtime() -> None:
+    """Raise ConfigError unless onnxruntime and tokenizers import (checked before any export)."""
+    try:
+        import onnxruntime  # noqa: F401
+        import tokenizers  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"the ONNX embedding runtime needs onnxruntime and tokenizers: {exc}") from exc
+
+
 class OnnxEmbedder:
     """Embeds with an exported ONNX graph; ``run`` is thread-safe, so threads may share one instance."""
 
     def __init__(self, onnx_file: Path, model_dir: Path, batch_size: int = 32, threads: int = 0) -> None:
-        try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-        except ImportError as exc:
-            raise ConfigError(f"the ONNX embedding runtime needs onnxruntime and tokenizers: {exc}") from exc
+        require_runtime()
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
         try:
             tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         except Exception as exc:

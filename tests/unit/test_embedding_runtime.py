@@ -161,3 +161,25 @@ def test_explicit_torch_never_touches_onnx(model_dir: Path, monkeypatch: pytest.
     monkeypatch.setattr(onnx_export, "onnx_path", forbidden)
     config = load_config(buffer__hybrid_buffer__embedding_model=str(model_dir), embedding__backend="torch")
     assert loader.load_embedder(config) is fake
+
+
+def test_without_onnxruntime_nothing_is_exported_and_torch_serves(
+    model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from memfuse_memory.embedding import onnx_runtime
+
+    fake = FakeEmbedder()
+    monkeypatch.setattr(loader, "load_torch_embedder", lambda path, batch_size: fake)
+
+    def missing() -> None:
+        raise ConfigError("the ONNX embedding runtime needs onnxruntime and tokenizers: No module named 'onnxruntime'")
+
+    def forbidden(*args: object, **kwargs: object) -> Path:
+        raise AssertionError("no export without a runtime to run it")
+
+    monkeypatch.setattr(onnx_runtime, "require_runtime", missing)
+    monkeypatch.setattr(onnx_export, "ensure_onnx", forbidden)
+    config = load_config(buffer__hybrid_buffer__embedding_model=str(model_dir), embedding__cache_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="memfuse_memory.embedding.loader"):
+        assert loader.load_embedder(config) is fake
+    assert "No module named 'onnxruntime'" in caplog.text
