@@ -111,6 +111,48 @@ def test_one_text_alone_and_in_a_batch_get_the_same_vector(runtimes: tuple[OnnxE
     assert onnx.embed([]).shape == (0, 384)
 
 
+_FIRST_USE = textwrap.dedent(
+    """
+    import json, logging, sys
+    from memfuse_memory.config import load_config
+    from memfuse_memory.embedding import load_embedder
+
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("memfuse_memory.embedding").addHandler(handler)
+    logging.getLogger("memfuse_memory.embedding").setLevel(logging.INFO)
+    embedder = load_embedder(load_config(embedding__cache_dir=sys.argv[1]))
+    vector = embedder.embed(["which pet do I have?"])[0]
+    print(json.dumps({
+        "embedder": type(embedder).__name__,
+        "exported": any("exporting" in r.getMessage() for r in records),
+        "first": float(vector[0]),
+    }))
+    """
+)
+
+
+def test_two_processes_on_an_empty_cache_export_once(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cache = tmp_path / "cache"
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FIRST_USE, str(cache)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=300) for process in starts]
+    assert [process.returncode for process in starts] == [0, 0], [err.decode()[-2000:] for _, err in outputs]
+    seen = [json.loads(out.decode().strip().splitlines()[-1]) for out, _ in outputs]
+    assert [s["embedder"] for s in seen] == ["OnnxEmbedder", "OnnxEmbedder"]
+    assert sorted(s["exported"] for s in seen) == [False, True]
+    assert seen[0]["first"] == pytest.approx(seen[1]["first"], abs=1e-6)
+    exported = list((cache / "onnx").glob("*/*"))
+    assert [p.name for p in exported if not p.name.startswith(".")] == ["model.onnx"]
+    assert [p.name for p in exported if p.name.startswith(".model-")] == []
+
+
 _NO_TORCH = textwrap.dedent(
     """
     import asyncio, json, sys
