@@ -37,6 +37,8 @@ from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.models import QueryRequest, Round, Scope, check_id, iso, validate_query, validate_round
 from memfuse_memory.ranking.fusion import fuse
 from memfuse_memory.storage import dirlock, message_store
+from memfuse_memory.storage.kv_store import KVStore
+from memfuse_memory.storage.kv_vectors import ItemIndex
 from memfuse_memory.storage.message_store import MessageStore
 from memfuse_memory.storage.vector_store import ChromaVectorStore, VectorStore
 from memfuse_memory.tokens import TokenCounter
@@ -80,6 +82,8 @@ class Engine:
         self.memory: MemoryService | None = None
         self.write_buffer: WriteBuffer | None = None
         self.worker: IndexWorker | None = None
+        self.kv: KVStore | None = None  # the key-value table (LangGraph store items), same file
+        self.kv_index: ItemIndex | None = None  # item vectors, apart from message vectors
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -120,6 +124,13 @@ class Engine:
             self._embedder = load_embedder(self.config)
         if self._vector_store is None:
             self._vector_store = ChromaVectorStore(storage.vector_store, data_dir, store_id=self.store.store_id)
+        self.kv = KVStore(
+            data_dir / message_store.FILE_NAME,
+            synchronous=storage.sqlite_synchronous,
+            busy_timeout_ms=storage.busy_timeout_ms,
+        )
+        item_index = getattr(self._vector_store, "item_index", None)
+        self.kv_index = item_index() if item_index is not None else None
         self.memory = MemoryService(self.store, self._vector_store, self.config.retry)
         self.write_buffer = WriteBuffer(self.store, self.round_buffer, self.hybrid_buffer, self.strategy, self.counter)
         for round_ in self.store.pending_rounds():
@@ -140,6 +151,8 @@ class Engine:
     def _release(self) -> None:
         if self.store is not None:
             self.store.close()
+        if self.kv is not None:
+            self.kv.close()
         if self._lock_key is not None:
             dirlock.release(self._lock_key)
             self._lock_key = None
@@ -170,6 +183,13 @@ class Engine:
             self.query_buffer.invalidate()
             with self._state_lock:
                 self._state = "closed"
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model of the running engine (the key-value store embeds items with it)."""
+        self._running()
+        assert self._embedder is not None
+        return self._embedder
 
     def _running(self) -> None:
         if self._state == "running":
@@ -302,6 +322,8 @@ class Engine:
             with self.write_buffer.lock:
                 count = self.memory.messages.delete_user(user)
                 self.write_buffer.drop(lambda s: s.user_id == user)
+            if self.kv is not None:
+                self.kv.delete_user(user)
         self.query_buffer.invalidate({user})
         return _ok({"deleted_messages": count, "user_id": user})
 

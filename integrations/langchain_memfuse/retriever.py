@@ -12,7 +12,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_memfuse._engine import ConfigLike, ServiceLike, Services, connect
-from langchain_memfuse._store_codec import KIND_KEY, NAMESPACE
+from langchain_memfuse._store_legacy import KIND_KEY, NAMESPACE
 from memfuse_memory.errors import InvalidInputError, InvalidQueryError
 
 TimeBound = datetime | str | float | None
@@ -51,7 +51,7 @@ def to_document(result: dict[str, Any]) -> Document:
 
 
 def to_documents(results: list[dict[str, Any]]) -> list[Document]:
-    """The results as ``Document``s, leaving out the namespace catalog of a ``MemFuseStore``."""
+    """The results as ``Document``s, leaving out the namespace catalog of a not yet migrated ``MemFuseStore``."""
     return [to_document(result) for result in results if result["metadata"].get(KIND_KEY) != NAMESPACE]
 
 

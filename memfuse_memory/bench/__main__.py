@@ -5,6 +5,7 @@ python -m memfuse_memory.bench latency --sizes 1000,10000,100000
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
 python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
 python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, joined to the report
+python -m memfuse_memory.bench store --store-sizes 20,200,2000,20000   # LangGraph store get/put p50 as it grows
 python -m memfuse_memory.bench startup --keep            # start-up time, RSS, threads, per embedding backend
 python -m memfuse_memory.bench runtimes --keep           # ONNX Runtime against PyTorch in one process
 """
@@ -19,13 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memfuse_memory.bench import compare, latency, longmemeval, peers, runtimes, startup, throughput
+from memfuse_memory.bench import compare, latency, longmemeval, peers, runtimes, startup, store, throughput
 from memfuse_memory.bench.embed_cache import CachedEmbedder
 from memfuse_memory.config import load_config
 from memfuse_memory.embedding.loader import load_embedder
 
 METRICS = longmemeval.METRICS
-STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "runtimes")
+STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "runtimes", "store")
 # stages that measure in their own processes or runtimes, without the benchmark embedder
 _NO_EMBEDDER = {"startup", "runtimes"}
 
@@ -255,6 +256,8 @@ def _write(out: Path, results: dict[str, Any]) -> list[str]:
         lines += [*startup.section(results["startup"]), ""]
     if "runtimes" in results:
         lines += [*runtimes.section(results["runtimes"]), ""]
+    if "store" in results:
+        lines += [*store.section(results["store"]), ""]
     lines += _plots(out, results.get("latency"), results.get("quality"))
     (out / "REPORT.md").write_text("\n".join(lines) + "\n")
     return lines
@@ -299,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--haystack-sessions", type=int, default=0, help="trim each haystack to N sessions (0 = all)")
     parser.add_argument(
         "--systems", default=",".join(compare.SYSTEMS), help="systems of the peers comparison (ours first)"
+    )
+    parser.add_argument(
+        "--store-sizes", default="20,200,2000,20000", help="items in one namespace for the LangGraph store stage"
     )
     parser.add_argument("--data", type=Path, default=longmemeval.DATA, help="longmemeval_s.jsonl.gz")
     parser.add_argument(
@@ -345,6 +351,10 @@ def main(argv: list[str] | None = None) -> int:
         results["peers"] = compare.measure(
             names, cached, _sizes(args, for_peers=True), args.repeat, args.rounds, subset[0] if subset else [], partial
         )
+    if args.what in ("all", "store"):
+        sizes = tuple(int(size) for size in args.store_sizes.split(","))
+        print(f"LangGraph store at {sizes} items ...", flush=True)
+        results["store"] = store.measure(raw, sizes, repeat=args.repeat)
     _own_processes(args, results)
     print("\n".join(_write(args.out, results)))
     return 0
