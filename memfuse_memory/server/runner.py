@@ -1,0 +1,32 @@
+"""``memfuse-memory serve``: build the engine and the app, run uvicorn until SIGTERM or Ctrl-C.
+
+uvicorn stops accepting, lets requests in flight finish (up to ``server.shutdown_timeout_seconds``),
+then the app's lifespan flushes and closes the engine: an add answered with 2xx is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from memfuse_memory.config import MemFuseConfig
+from memfuse_memory.server.app import create_app
+from memfuse_memory.server.settings import ServerSettings
+from memfuse_memory.service import BufferService
+
+
+def serve(config: MemFuseConfig, settings: ServerSettings, *, log_level: str = "info") -> None:
+    """Serve until stopped; the engine uses the same data dir and config as the library and the CLI."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(BufferService.from_config(config), settings)
+    uvicorn_config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+        server_header=False,
+        lifespan="on",
+    )
+    uvicorn.Server(uvicorn_config).run()
