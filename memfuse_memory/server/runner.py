@@ -7,6 +7,7 @@ then the app's lifespan flushes and closes the engine: an add answered with 2xx 
 from __future__ import annotations
 
 import logging
+from types import FrameType
 
 import uvicorn
 
@@ -14,6 +15,15 @@ from memfuse_memory.config import MemFuseConfig
 from memfuse_memory.server.app import create_app
 from memfuse_memory.server.settings import ServerSettings
 from memfuse_memory.service import BufferService
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the stop signal once it has shut down, so the process dies by it; the engine is
+    flushed and closed by then, so the command returns and exits with 0 instead."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
 
 
 def serve(config: MemFuseConfig, settings: ServerSettings, *, log_level: str = "info") -> None:
@@ -29,4 +39,4 @@ def serve(config: MemFuseConfig, settings: ServerSettings, *, log_level: str = "
         server_header=False,
         lifespan="on",
     )
-    uvicorn.Server(uvicorn_config).run()
+    _Server(uvicorn_config).run()

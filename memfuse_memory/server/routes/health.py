@@ -12,6 +12,11 @@ from memfuse_memory.server.envelope import fail, ok
 
 router = APIRouter(tags=["health"])
 
+API_VERSION = "0.3.3"
+"""The MemFuse API release whose routes this server speaks. The SDK compares ``data.version`` with its
+own and warns on every ``init`` when the minor versions differ, so that field carries the API version;
+our own version is ``data.memfuse_memory_version``."""
+
 
 @router.get("/health")
 @router.get("/health/", include_in_schema=False)
@@ -26,7 +31,8 @@ async def health(gw: Gateway = Depends(gateway)) -> JSONResponse:  # noqa: B008
     return ok(
         {
             "status": state,
-            "version": __version__,
+            "version": API_VERSION,
+            "memfuse_memory_version": __version__,
             "components": components,
             "require_api_key": gw.settings.require_api_key,
         },

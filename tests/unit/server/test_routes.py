@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from memfuse_memory import __version__
 from tests.unit.server.conftest import setup_session
 
 API = "/api/v1"
@@ -23,7 +24,8 @@ def assert_envelope(reply: httpx.Response, code: int) -> dict:
 async def test_health_both_paths_without_redirect(client: httpx.AsyncClient) -> None:
     for path in (f"{API}/health", f"{API}/health/"):
         body = assert_envelope(await client.get(path), 200)
-        assert body["data"]["version"] and body["data"]["components"]["message_store"] == "ok"
+        assert body["data"]["version"].startswith("0.3.") and body["data"]["components"]["message_store"] == "ok"
+        assert body["data"]["memfuse_memory_version"] == __version__
 
 
 async def test_user_agent_session_get_or_create_by_name(client: httpx.AsyncClient) -> None:
