@@ -5,6 +5,7 @@ python -m memfuse_memory.bench latency --sizes 1000,10000,100000
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
 python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
 python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, joined to the report
+python -m memfuse_memory.bench http --clients 32 --http-seconds 20 --keep  # the HTTP gateway under load
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memfuse_memory.bench import compare, latency, longmemeval, peers, throughput
+from memfuse_memory.bench import compare, http, latency, longmemeval, peers, throughput
 from memfuse_memory.bench.embed_cache import CachedEmbedder
 from memfuse_memory.embedding.sentence_transformer import load_embedder
 
 METRICS = longmemeval.METRICS
-STAGES = ("latency", "throughput", "quality", "fusion", "peers")
+STAGES = ("latency", "throughput", "quality", "fusion", "peers", "http")
 
 
 def _latency_section(result: dict[str, Any]) -> list[str]:
@@ -246,6 +247,8 @@ def _write(out: Path, results: dict[str, Any]) -> list[str]:
         lines += [*_fusion_section(results["fusion"]), ""]
     if "peers" in results:
         lines += [*compare.section(results["peers"]), *compare.plot(results["peers"], out), ""]
+    if "http" in results:
+        lines += [*http.section(results["http"]), ""]
     lines += _plots(out, results.get("latency"), results.get("quality"))
     (out / "REPORT.md").write_text("\n".join(lines) + "\n")
     return lines
@@ -255,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m memfuse_memory.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["all", "latency", "throughput", "quality", "fusion", "peers"])
+    parser.add_argument("what", choices=["all", *STAGES])
     parser.add_argument("--out", type=Path, default=Path("results"), help="folder of REPORT.md, JSON and plots")
     parser.add_argument("--sizes", default="1000,10000", help="stored-message counts for the latency table")
     parser.add_argument(
@@ -270,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         "--systems", default=",".join(compare.SYSTEMS), help="systems of the peers comparison (ours first)"
     )
     parser.add_argument("--data", type=Path, default=longmemeval.DATA, help="longmemeval_s.jsonl.gz")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients of the http stage")
+    parser.add_argument("--http-seconds", type=float, default=20.0, help="load time of each http stage run")
     parser.add_argument(
         "--keep", action="store_true", help="keep the other stages of OUT/results.json in the report (default: replace)"
     )
@@ -312,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
         results["peers"] = compare.measure(
             names, cached, _sizes(args, for_peers=True), args.repeat, args.rounds, subset[0] if subset else [], partial
         )
+    if args.what in ("all", "http"):
+        print(f"http gateway, {args.clients} clients ...", flush=True)
+        results["http"] = http.measure(raw, clients=args.clients, seconds=args.http_seconds)
     print("\n".join(_write(args.out, results)))
     return 0
 

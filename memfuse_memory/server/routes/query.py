@@ -25,6 +25,12 @@ GW = Depends(gateway)
 CALLER = Depends(caller)
 
 
+async def _has_knowledge(gw: Gateway, user_id: str) -> bool:
+    """One indexed read, so a user without knowledge items pays for one search, not two."""
+    reply = await gw.service.get_messages_by_session(KNOWLEDGE_SESSION, user_id=user_id, limit=1)
+    return bool(reply["data"]["messages"])
+
+
 @router.post("/users/{user_id}/query")
 async def query(user_id: str, body: QueryBody, gw: Gateway = GW, who: Principal = CALLER) -> JSONResponse:
     """The ``top_k`` most relevant messages and knowledge items of the user."""
@@ -52,7 +58,11 @@ async def query(user_id: str, body: QueryBody, gw: Gateway = GW, who: Principal 
         if not body.include_knowledge:
             hits = [h for h in hits if h["session_id"] != KNOWLEDGE_SESSION]
         groups.append(hits)
-    if body.include_knowledge and (body.agent_id is not None or not body.include_messages):
+    if (
+        body.include_knowledge
+        and (body.agent_id is not None or not body.include_messages)
+        and await _has_knowledge(gw, user_id)
+    ):
         reply = await gw.service.query(body.query, body.top_k, session_id=KNOWLEDGE_SESSION, **options)
         groups.append(reply["data"]["results"])
     hits = merge_hits(groups, body.top_k, sort_by, order)
