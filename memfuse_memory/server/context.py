@@ -43,10 +43,10 @@ class Gateway:
         return record
 
 
-def gateway(request: Request) -> Gateway:
+async def gateway(request: Request) -> Gateway:
     found: Gateway = request.app.state.gateway
     return found
 
 
-def caller(request: Request, gw: Gateway = Depends(gateway)) -> Principal:  # noqa: B008
+async def caller(request: Request, gw: Gateway = Depends(gateway)) -> Principal:  # noqa: B008
     return authenticate(presented_key(request), gw.settings, gw.registry)
