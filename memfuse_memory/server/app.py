@@ -18,7 +18,7 @@ from memfuse_memory import __version__
 from memfuse_memory.server.context import Gateway
 from memfuse_memory.server.envelope import RequestGuard, install_handlers
 from memfuse_memory.server.registry import Registry
-from memfuse_memory.server.routes import api_router
+from memfuse_memory.server.routes import include_routes
 from memfuse_memory.server.settings import ServerSettings
 from memfuse_memory.server.sqlite_registry import SQLiteRegistry
 from memfuse_memory.service import BufferService
@@ -75,7 +75,7 @@ def create_app(
         redirect_slashes=False,
     )
     install_handlers(app)
-    app.include_router(api_router())
+    include_routes(app)
     _mount_docs(app)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes)
     return app
