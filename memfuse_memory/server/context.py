@@ -4,6 +4,7 @@ that turn ids into records (404) and check the caller may see them (403)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Depends, Request
 
@@ -34,6 +35,15 @@ class Gateway:
         if record is None:
             raise NotFoundError(f"no agent with id {agent_id!r}", field="agent_id")
         return record
+
+    async def stored(self, user_id: str, session_id: str, ids: list[str], field: str) -> list[dict[str, Any]]:
+        """The engine messages with these ids in one engine session of a user, in the order asked; 404
+        naming any that is not there (another session's or user's message included)."""
+        by_id = {m["id"]: m for m in await self.service.export_messages(user_id=user_id, session_id=session_id)}
+        missing = [mid for mid in ids if mid not in by_id]
+        if missing:
+            raise NotFoundError(f"not found here: {', '.join(missing[:10])}", field=field)
+        return [by_id[mid] for mid in ids]
 
     def session(self, session_id: str, caller: Principal) -> SessionRecord:
         record = self.registry.session(session_id)

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from memfuse_memory.server.auth import Principal
 from memfuse_memory.server.context import Gateway, caller, gateway
 from memfuse_memory.server.envelope import ok
-from memfuse_memory.server.errors import BadRequestError, NotFoundError
+from memfuse_memory.server.errors import BadRequestError
 from memfuse_memory.server.schemas import KnowledgeBody, KnowledgeIdsBody, UpdateKnowledgeBody
 from memfuse_memory.server.views import KNOWLEDGE_SESSION, knowledge_item
 
@@ -33,14 +33,6 @@ def _message(text: str) -> dict[str, Any]:
 async def _all(gw: Gateway, user_id: str) -> dict[str, dict[str, Any]]:
     items = await gw.service.export_messages(user_id=user_id, session_id=KNOWLEDGE_SESSION)
     return {m["id"]: m for m in items}
-
-
-async def _owned(gw: Gateway, user_id: str, ids: list[str]) -> list[dict[str, Any]]:
-    by_id = await _all(gw, user_id)
-    missing = [kid for kid in ids if kid not in by_id]
-    if missing:
-        raise NotFoundError(f"no knowledge item {', '.join(missing[:10])} of this user", field="knowledge_ids")
-    return [by_id[kid] for kid in ids]
 
 
 @router.get("")
@@ -65,7 +57,7 @@ async def read_knowledge(
     user_id: str, body: KnowledgeIdsBody, gw: Gateway = GW, who: Principal = CALLER
 ) -> JSONResponse:
     gw.user(user_id, who)
-    found = await _owned(gw, user_id, body.knowledge_ids)
+    found = await gw.stored(user_id, KNOWLEDGE_SESSION, body.knowledge_ids, "knowledge_ids")
     updated = gw.registry.updated_times(body.knowledge_ids)
     return ok({"knowledge": [knowledge_item(m, updated) for m in found]})
 
@@ -77,7 +69,7 @@ async def update_knowledge(
     if len(body.new_knowledge) != len(body.knowledge_ids):
         raise BadRequestError("new_knowledge must hold one item per knowledge id", field="new_knowledge")
     gw.user(user_id, who)
-    await _owned(gw, user_id, body.knowledge_ids)
+    await gw.stored(user_id, KNOWLEDGE_SESSION, body.knowledge_ids, "knowledge_ids")
     await gw.service.update_messages(body.knowledge_ids, [_message(t) for t in body.new_knowledge], user_id=user_id)
     gw.registry.touch_messages(body.knowledge_ids)
     return ok({"knowledge_ids": body.knowledge_ids}, "knowledge updated")
@@ -88,6 +80,6 @@ async def delete_knowledge(
     user_id: str, body: KnowledgeIdsBody, gw: Gateway = GW, who: Principal = CALLER
 ) -> JSONResponse:
     gw.user(user_id, who)
-    await _owned(gw, user_id, body.knowledge_ids)
+    await gw.stored(user_id, KNOWLEDGE_SESSION, body.knowledge_ids, "knowledge_ids")
     await gw.service.delete_messages(body.knowledge_ids, user_id=user_id)
     return ok({"knowledge_ids": body.knowledge_ids}, "knowledge deleted")

@@ -6,16 +6,13 @@ storage); ``false`` lists the others, so an LLM wrapper asking for both never se
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
 from memfuse_memory.server.auth import Principal
 from memfuse_memory.server.context import Gateway, caller, gateway
 from memfuse_memory.server.envelope import ok
-from memfuse_memory.server.errors import BadRequestError, NotFoundError
-from memfuse_memory.server.registry import SessionRecord
+from memfuse_memory.server.errors import BadRequestError
 from memfuse_memory.server.schemas import MessageIdsBody, MessagesBody, UpdateMessagesBody
 from memfuse_memory.server.views import message_item
 
@@ -39,20 +36,6 @@ def _choice(value: str, field: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise BadRequestError(f"{field} must be one of {', '.join(allowed)}, got {value!r}", field=field)
     return value
-
-
-async def session_messages(gw: Gateway, session: SessionRecord) -> list[dict[str, Any]]:
-    """Every message of a session, in the order added."""
-    return await gw.service.export_messages(user_id=session.user_id, session_id=session.id)
-
-
-async def owned(gw: Gateway, session: SessionRecord, ids: list[str], field: str) -> list[dict[str, Any]]:
-    """The session's messages with these ids, in the order asked; 404 naming any that is not in the session."""
-    by_id = {m["id"]: m for m in await session_messages(gw, session)}
-    missing = [mid for mid in ids if mid not in by_id]
-    if missing:
-        raise NotFoundError(f"not in this session: {', '.join(missing[:10])}", field=field)
-    return [by_id[mid] for mid in ids]
 
 
 @router.post("", status_code=201)
@@ -105,7 +88,7 @@ async def read_messages(
     session_id: str, body: MessageIdsBody, gw: Gateway = GW, who: Principal = CALLER
 ) -> JSONResponse:
     session = gw.session(session_id, who)
-    found = await owned(gw, session, body.message_ids, "message_ids")
+    found = await gw.stored(session.user_id, session.id, body.message_ids, "message_ids")
     updated = gw.registry.updated_times(body.message_ids)
     return ok({"messages": [message_item(m, updated) for m in found]})
 
@@ -118,7 +101,7 @@ async def update_messages(
     if len(body.new_messages) != len(body.message_ids):
         raise BadRequestError("new_messages must hold one message per message id", field="new_messages")
     session = gw.session(session_id, who)
-    await owned(gw, session, body.message_ids, "message_ids")
+    await gw.stored(session.user_id, session.id, body.message_ids, "message_ids")
     await gw.service.update_messages(body.message_ids, body.new_messages, user_id=session.user_id)
     gw.registry.touch_messages(body.message_ids)
     return ok({"message_ids": body.message_ids}, "messages updated")
@@ -129,6 +112,6 @@ async def delete_messages(
     session_id: str, body: MessageIdsBody, gw: Gateway = GW, who: Principal = CALLER
 ) -> JSONResponse:
     session = gw.session(session_id, who)
-    await owned(gw, session, body.message_ids, "message_ids")
+    await gw.stored(session.user_id, session.id, body.message_ids, "message_ids")
     await gw.service.delete_messages(body.message_ids, user_id=session.user_id)
     return ok({"message_ids": body.message_ids}, "messages deleted")
