@@ -174,6 +174,11 @@ class ServerConfig(_Section):
         pattern=r"^[\w.-]+$",
         description="SQLite file in the data dir holding users, agents, sessions and hashed API keys.",
     )
+    keep_alive_seconds: float = Field(
+        75.0,
+        gt=0,
+        description="How long an idle HTTP connection stays open; short ones race clients that reuse them.",
+    )
     shutdown_timeout_seconds: float = Field(
         30.0, gt=0, description="On SIGTERM or Ctrl-C, how long requests in flight may take to finish."
     )

@@ -36,6 +36,7 @@ def serve(config: MemFuseConfig, settings: ServerSettings, *, log_level: str = "
         port=settings.port,
         log_level=log_level,
         timeout_graceful_shutdown=int(settings.shutdown_timeout_seconds),
+        timeout_keep_alive=int(settings.keep_alive_seconds),
         server_header=False,
         lifespan="on",
     )

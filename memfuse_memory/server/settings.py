@@ -42,6 +42,7 @@ class ServerSettings:
     max_body_bytes: int
     max_list_limit: int
     registry_path: Path
+    keep_alive_seconds: float
     shutdown_timeout_seconds: float
 
 
@@ -78,5 +79,6 @@ def resolve_settings(
         max_body_bytes=section.max_body_bytes,
         max_list_limit=section.max_list_limit,
         registry_path=Path(config.storage.data_dir) / section.registry_file,
+        keep_alive_seconds=section.keep_alive_seconds,
         shutdown_timeout_seconds=section.shutdown_timeout_seconds,
     )
