@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from memfuse_memory.cli.context import Context, quiet_model_loading
-from memfuse_memory.cli.errors import EXIT_OK
+from memfuse_memory.cli.errors import EXIT_FAILURE, EXIT_OK
 
 
 def run(ctx: Context) -> int:
@@ -20,5 +20,7 @@ def run(ctx: Context) -> int:
         markup=False,
         soft_wrap=True,
     )
-    serve(ctx.config, settings, log_level=args.log_level)
+    if not serve(ctx.config, settings, log_level=args.log_level):
+        ctx.out.errors.print("error: the server did not start (see the log above)", markup=False)
+        return EXIT_FAILURE
     return EXIT_OK

@@ -26,8 +26,10 @@ class _Server(uvicorn.Server):
         self._captured_signals.clear()
 
 
-def serve(config: MemFuseConfig, settings: ServerSettings, *, log_level: str = "info") -> None:
-    """Serve until stopped; the engine uses the same data dir and config as the library and the CLI."""
+def serve(config: MemFuseConfig, settings: ServerSettings, *, log_level: str = "info") -> bool:
+    """Serve until stopped; the engine uses the same data dir and config as the library and the CLI.
+
+    Returns False when the server never started (the engine or the port failed; uvicorn logged why)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(BufferService.from_config(config), settings)
     uvicorn_config = uvicorn.Config(
@@ -40,4 +42,11 @@ def serve(config: MemFuseConfig, settings: ServerSettings, *, log_level: str = "
         server_header=False,
         lifespan="on",
     )
-    _Server(uvicorn_config).run()
+    server = _Server(uvicorn_config)
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits on a failed start (engine, port); the caller reports it
+        if exc.code not in (0, None):
+            return False
+        raise
+    return bool(server.started)

@@ -4,6 +4,8 @@ with the real MiniLM, Chroma and SQLite."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from memfuse import AsyncMemFuse, MemFuse
 from memfuse.utils.error_handling import MemFuseHTTPError
 
-from memfuse_memory.server.process import ServerProcess
+from memfuse_memory.server.process import ServerProcess, free_port
 
 ADMIN_KEY = "integration-admin-key-0123456789"
 
@@ -151,3 +153,11 @@ def test_bad_input_over_http_is_a_4xx_naming_the_field(server: ServerProcess, tm
         reply = http.post(f"/api/v1/sessions/{memory.session_id}/messages", json={"messages": [{"role": "x"}]})
         assert reply.status_code == 400 and "messages[0]" in reply.json()["message"]
         assert http.get(f"/api/v1/sessions/{memory.session_id}/messages").json()["data"]["messages"] == []
+
+
+def test_a_second_server_on_the_same_data_dir_fails_with_exit_1(server: ServerProcess) -> None:
+    command = [sys.executable, "-m", "memfuse_memory", "--data-dir", str(server.data_dir), "serve"]
+    second = subprocess.run([*command, "--port", str(free_port())], capture_output=True, text=True, timeout=180)
+    assert second.returncode == 1, second.stderr[-2000:]
+    assert "in use by another process" in second.stderr and "did not start" in second.stderr
+    assert server.healthy()

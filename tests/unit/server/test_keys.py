@@ -111,3 +111,11 @@ def test_public_interface_needs_keys_unless_told(tmp_path) -> None:
     assert resolve_settings(told, host="0.0.0.0", environ={}).require_api_key is False
     with pytest.raises(ConfigError, match="at least"):
         resolve_settings(config, environ={"MEMFUSE_ADMIN_API_KEY": "short"})
+
+
+def test_serve_refuses_a_public_interface_without_keys_and_starts_nothing(tmp_path, monkeypatch) -> None:
+    from memfuse_memory.cli import main
+
+    monkeypatch.delenv("MEMFUSE_ADMIN_API_KEY", raising=False)
+    assert main(["--data-dir", str(tmp_path / "data"), "serve", "--host", "0.0.0.0", "--port", "1"]) == 3
+    assert not (tmp_path / "data").exists()
