@@ -124,9 +124,21 @@ class StorageConfig(_Section):
 
 
 class EmbeddingConfig(_Section):
-    """The background embedding worker."""
+    """The embedding runtime and the background embedding worker."""
 
     batch_size: int = Field(32, ge=1, description="Chunks embedded per model call.")
+    backend: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="'onnx': ONNX Runtime on the model exported once to the cache (no torch import; falls back "
+        "to 'torch' with a logged warning if it cannot load); 'torch': sentence-transformers on PyTorch.",
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="Where the ONNX export is cached; null: $XDG_CACHE_HOME/memfuse-memory (~/.cache/memfuse-memory).",
+    )
+    intra_op_threads: int = Field(
+        0, ge=0, description="ONNX Runtime threads for one embedding call; 0: the cores available, at most 4."
+    )
 
 
 class RetryConfig(_Section):

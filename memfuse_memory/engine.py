@@ -116,11 +116,9 @@ class Engine:
             busy_timeout_ms=storage.busy_timeout_ms,
         )
         if self._embedder is None:
-            from memfuse_memory.embedding.sentence_transformer import load_embedder
+            from memfuse_memory.embedding.loader import load_embedder
 
-            self._embedder = load_embedder(
-                self.config.buffer.hybrid_buffer.embedding_model, self.config.embedding.batch_size
-            )
+            self._embedder = load_embedder(self.config)
         if self._vector_store is None:
             self._vector_store = ChromaVectorStore(storage.vector_store, data_dir, store_id=self.store.store_id)
         self.memory = MemoryService(self.store, self._vector_store, self.config.retry)

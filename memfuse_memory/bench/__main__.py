@@ -5,6 +5,8 @@ python -m memfuse_memory.bench latency --sizes 1000,10000,100000
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
 python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
 python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, joined to the report
+python -m memfuse_memory.bench startup --keep            # start-up time, RSS, threads, per embedding backend
+python -m memfuse_memory.bench runtimes --keep           # ONNX Runtime against PyTorch in one process
 python -m memfuse_memory.bench http --clients 32 --http-seconds 20 --keep  # the HTTP gateway under load
 """
 
@@ -18,12 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memfuse_memory.bench import compare, http, latency, longmemeval, peers, throughput
+from memfuse_memory.bench import compare, http, latency, longmemeval, peers, runtimes, startup, throughput
 from memfuse_memory.bench.embed_cache import CachedEmbedder
-from memfuse_memory.embedding.sentence_transformer import load_embedder
+from memfuse_memory.config import load_config
+from memfuse_memory.embedding.loader import load_embedder
 
 METRICS = longmemeval.METRICS
-STAGES = ("latency", "throughput", "quality", "fusion", "peers", "http")
+STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "runtimes", "http")
+# stages that measure in their own processes or runtimes, without the benchmark embedder
+_NO_EMBEDDER = {"startup", "runtimes"}
 
 
 def _latency_section(result: dict[str, Any]) -> list[str]:
@@ -247,11 +252,37 @@ def _write(out: Path, results: dict[str, Any]) -> list[str]:
         lines += [*_fusion_section(results["fusion"]), ""]
     if "peers" in results:
         lines += [*compare.section(results["peers"]), *compare.plot(results["peers"], out), ""]
+    if "startup" in results:
+        lines += [*startup.section(results["startup"]), ""]
+    if "runtimes" in results:
+        lines += [*runtimes.section(results["runtimes"]), ""]
     if "http" in results:
         lines += [*http.section(results["http"]), ""]
     lines += _plots(out, results.get("latency"), results.get("quality"))
     (out / "REPORT.md").write_text("\n".join(lines) + "\n")
     return lines
+
+
+def _header(args: argparse.Namespace, argv: list[str] | None, measured: set[str]) -> dict[str, Any]:
+    return {
+        **(_kept(args.out, measured) if args.keep else {"commands": {}}),
+        "machine": f"{platform.machine()}, {platform.python_version()}, cores={__import__('os').cpu_count()}",
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": "python -m memfuse_memory.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+
+
+def _own_processes(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """The stages that need no benchmark embedder in this process: start-up and the runtimes."""
+    if args.what in ("all", "startup"):
+        print("start-up, per embedding backend ...", flush=True)
+        runs = min(args.repeat, 5)
+        results["startup"] = [startup.measure("onnx", runs), startup.measure("torch", runs)]
+        _write(args.out, results)
+    if args.what in ("all", "runtimes"):
+        print("embedding runtimes ...", flush=True)
+        results["runtimes"] = runtimes.measure(repeat=args.repeat)
+        _write(args.out, results)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,17 +309,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the other stages of OUT/results.json in the report (default: replace)"
     )
+    parser.add_argument(
+        "--backend", choices=["onnx", "torch"], default="onnx", help="embedding runtime of our system (default onnx)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    raw = load_embedder("all-MiniLM-L6-v2")
-    cached = CachedEmbedder(raw, args.out / "cache" / "embeddings.sqlite3", "all-MiniLM-L6-v2")
     measured = set(STAGES) if args.what == "all" else {args.what}
-    results: dict[str, Any] = {
-        **(_kept(args.out, measured) if args.keep else {"commands": {}}),
-        "machine": f"{platform.machine()}, {platform.python_version()}, cores={__import__('os').cpu_count()}",
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "python -m memfuse_memory.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-    }
+    results: dict[str, Any] = _header(args, argv, measured)
+    if args.what in _NO_EMBEDDER:
+        _own_processes(args, results)
+        print("\n".join(_write(args.out, results)))
+        return 0
+    raw = load_embedder(load_config(embedding__backend=args.backend))
+    cached = CachedEmbedder(raw, args.out / "cache" / "embeddings.sqlite3", "all-MiniLM-L6-v2")
     if args.what in ("all", "latency"):
         print(f"latency at {_sizes(args)} ...", flush=True)
         results["latency"] = latency.measure(_sizes(args), cached, raw, repeat=args.repeat)
@@ -320,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.what in ("all", "http"):
         print(f"http gateway, {args.clients} clients ...", flush=True)
         results["http"] = http.measure(raw, clients=args.clients, seconds=args.http_seconds)
+        _write(args.out, results)
+    _own_processes(args, results)
     print("\n".join(_write(args.out, results)))
     return 0
 
