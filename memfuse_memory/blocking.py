@@ -99,6 +99,9 @@ class BlockingBufferService:
     def delete_messages(self, message_ids: list[str], *, user_id: str = "default") -> dict[str, Any]:
         return self._engine.delete_messages(message_ids, user_id=user_id)
 
+    def update_messages(self, message_ids: list[str], new_messages: Any, *, user_id: str = "default") -> dict[str, Any]:
+        return self._engine.update_messages(message_ids, new_messages, user_id=user_id)
+
     def export_messages(self, *, user_id: str | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
         return self._engine.export_messages(user_id=user_id, session_id=session_id)
 

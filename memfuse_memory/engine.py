@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -349,6 +350,32 @@ class Engine:
                 self.write_buffer.recover(round_)
         self.query_buffer.invalidate({user})
         return _ok({"deleted_messages": count, "user_id": user})
+
+    def update_messages(self, message_ids: Any, new_messages: Any, *, user_id: str = "default") -> dict[str, Any]:
+        """Replace stored messages of a user in place, in one transaction: role, content, name and
+        metadata change; ids, times, sessions and rounds stay. Their rounds are re-indexed."""
+        self._running()
+        user = check_id(user_id, "user_id", self.config.limits)
+        if isinstance(message_ids, str) or not isinstance(message_ids, list | tuple) or not message_ids:
+            raise InvalidInputError("message_ids must be a non-empty list of message ids")
+        ids = [check_id(mid, "message id", self.config.limits, InvalidInputError) for mid in message_ids]
+        if len(set(ids)) != len(ids):
+            raise InvalidInputError("a message id appears twice in message_ids")
+        if not isinstance(new_messages, list | tuple) or len(new_messages) != len(ids):
+            raise InvalidMessageError("new_messages must be a list with one message per message id")
+        checked = validate_round(new_messages, Scope(user_id=user, session_id=DEFAULT_SESSION), self.config.limits)
+        updates = [replace(message, id=mid) for message, mid in zip(checked.messages, ids, strict=True)]
+        assert self.memory is not None and self.write_buffer is not None and self.store is not None
+        with self._storage_lock:
+            touched = self.store.rounds_of_messages(user, ids)
+            with self.write_buffer.lock:
+                self.store.update_messages(user, updates)
+                self.write_buffer.discard_rounds(set(touched))
+            self.memory.delete_vectors(user, None, touched)
+            for round_ in self.store.rounds_by_id(touched):
+                self.write_buffer.recover(round_)
+        self.query_buffer.invalidate({user})
+        return _ok({"message_ids": ids, "updated_messages": len(ids), "user_id": user})
 
     def export_messages(self, *, user_id: str | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
         """Every stored message (of a user, of a session), in the order added, as reply dicts."""

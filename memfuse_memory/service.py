@@ -200,6 +200,12 @@ class BufferService:
         """Remove single messages of a user from every store, buffer and cache (one transaction)."""
         return await asyncio.to_thread(self._engine.delete_messages, message_ids, user_id=user_id)
 
+    async def update_messages(
+        self, message_ids: list[str], new_messages: Any, *, user_id: str = "default"
+    ) -> dict[str, Any]:
+        """Replace a user's stored messages in place (one transaction; ids, times and rounds stay)."""
+        return await asyncio.to_thread(self._engine.update_messages, message_ids, new_messages, user_id=user_id)
+
     async def export_messages(
         self, *, user_id: str | None = None, session_id: str | None = None
     ) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and
 python -m memfuse_memory.bench store --store-sizes 20,200,2000,20000   # LangGraph store get/put p50 as it grows
 python -m memfuse_memory.bench startup --keep            # start-up time, RSS, threads, per embedding backend
 python -m memfuse_memory.bench runtimes --keep           # ONNX Runtime against PyTorch in one process
+python -m memfuse_memory.bench http --clients 32 --http-seconds 20 --keep  # the HTTP gateway under load
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memfuse_memory.bench import compare, latency, longmemeval, peers, runtimes, startup, store, throughput
+from memfuse_memory.bench import compare, http, latency, longmemeval, peers, runtimes, startup, store, throughput
 from memfuse_memory.bench.embed_cache import CachedEmbedder
 from memfuse_memory.config import load_config
 from memfuse_memory.embedding.loader import load_embedder
 
 METRICS = longmemeval.METRICS
-STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "runtimes", "store")
+STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "runtimes", "store", "http")
 # stages that measure in their own processes or runtimes, without the benchmark embedder
 _NO_EMBEDDER = {"startup", "runtimes"}
 
@@ -258,6 +259,8 @@ def _write(out: Path, results: dict[str, Any]) -> list[str]:
         lines += [*runtimes.section(results["runtimes"]), ""]
     if "store" in results:
         lines += [*store.section(results["store"]), ""]
+    if "http" in results:
+        lines += [*http.section(results["http"]), ""]
     lines += _plots(out, results.get("latency"), results.get("quality"))
     (out / "REPORT.md").write_text("\n".join(lines) + "\n")
     return lines
@@ -307,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         "--store-sizes", default="20,200,2000,20000", help="items in one namespace for the LangGraph store stage"
     )
     parser.add_argument("--data", type=Path, default=longmemeval.DATA, help="longmemeval_s.jsonl.gz")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients of the http stage")
+    parser.add_argument("--http-seconds", type=float, default=20.0, help="load time of each http stage run")
     parser.add_argument(
         "--keep", action="store_true", help="keep the other stages of OUT/results.json in the report (default: replace)"
     )
@@ -355,6 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         sizes = tuple(int(size) for size in args.store_sizes.split(","))
         print(f"LangGraph store at {sizes} items ...", flush=True)
         results["store"] = store.measure(raw, sizes, repeat=args.repeat)
+        _write(args.out, results)
+    if args.what in ("all", "http"):
+        print(f"http gateway, {args.clients} clients ...", flush=True)
+        results["http"] = http.measure(raw, clients=args.clients, seconds=args.http_seconds)
+        _write(args.out, results)
     _own_processes(args, results)
     print("\n".join(_write(args.out, results)))
     return 0

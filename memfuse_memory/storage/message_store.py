@@ -25,7 +25,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from memfuse_memory.errors import DuplicateMessageError, StorageError
+from memfuse_memory.errors import DuplicateMessageError, InvalidInputError, StorageError
 from memfuse_memory.models import QueryRequest, Round, Scope, StoredMessage, from_micros, to_micros
 from memfuse_memory.ranking.keywords import informative, match_expression, query_terms
 from memfuse_memory.storage.term_stats import TOKENIZER, term_stats
@@ -69,6 +69,15 @@ END;
 CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, content, user_token)
     VALUES ('delete', old.seq, old.content, old.user_token);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content, user_token)
+    VALUES ('delete', old.seq, old.content, old.user_token);
+    INSERT INTO messages_fts (rowid, content, user_token) VALUES (new.seq, new.content, new.user_token);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_version_update AFTER UPDATE OF role, content, name, metadata ON messages BEGIN
+    INSERT INTO user_versions (user_id, version) VALUES (new.user_id, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
 END;
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -349,6 +358,35 @@ class MessageStore:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot delete {len(message_ids)} message(s): {exc}") from exc
         return len(rows), emptied, [rid for rid in touched if rid not in emptied]
+
+    def update_messages(self, user_id: str, updates: Sequence[StoredMessage]) -> list[str]:
+        """Replace role, content, name and metadata of a user's messages in one transaction (ids, times
+        and rounds stay); their rounds are marked not stored, to be re-indexed. Returns the round ids."""
+        marks = ",".join("?" * len(updates))
+        try:
+            with self._write() as conn:
+                rows = conn.execute(
+                    f"SELECT m.id, r.id FROM messages m JOIN rounds r ON r.seq = m.round_seq "
+                    f"WHERE m.user_id = ? AND m.id IN ({marks})",
+                    (user_id, *(m.id for m in updates)),
+                ).fetchall()
+                missing = {m.id for m in updates} - {mid for mid, _ in rows}
+                if missing:
+                    raise KeyError(sorted(missing))
+                conn.executemany(
+                    "UPDATE messages SET role = ?, content = ?, name = ?, metadata = ? WHERE user_id = ? AND id = ?",
+                    [
+                        (m.role, m.content, m.name, json.dumps(m.metadata, ensure_ascii=False), user_id, m.id)
+                        for m in updates
+                    ],
+                )
+                touched = sorted({round_id for _, round_id in rows})
+                conn.executemany("UPDATE rounds SET stored = 0 WHERE id = ?", [(rid,) for rid in touched])
+        except KeyError as exc:
+            raise InvalidInputError(f"no message of this user with id {', '.join(exc.args[0])}") from exc
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot update {len(updates)} message(s): {exc}") from exc
+        return touched
 
     def rounds_of_messages(self, user_id: str, message_ids: Sequence[str]) -> list[str]:
         """Ids of the rounds holding these messages of this user."""

@@ -35,6 +35,14 @@ def test_throughput_smoke(tmp_path: Path) -> None:
     assert "## Ingest throughput" in (tmp_path / "REPORT.md").read_text()
 
 
+def test_http_smoke(tmp_path: Path) -> None:
+    results = run(tmp_path, "http", "--clients", "3", "--http-seconds", "2")
+    http = results["http"]
+    assert http["http"]["operations"]["add"]["count"] > 0 and http["in_process"]["operations"]["add"]["count"] > 0
+    assert http["http"]["errors"] == 0 and http["http"]["lost"] == 0 and http["server_exit_code"] == 0
+    assert "## HTTP gateway under load" in (tmp_path / "REPORT.md").read_text()
+
+
 def test_runtimes_smoke(tmp_path: Path) -> None:
     results = run(tmp_path, "runtimes", "--repeat", "3")
     assert results["runtimes"]["min_cosine"] >= 0.9999
