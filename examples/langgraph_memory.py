@@ -64,7 +64,6 @@ def main(data_dir: str) -> None:
         print("== thread 1 ==")
         ask(graph, "thread-1", "Remember that my sister's birthday is on 3 March")
         ask(graph, "thread-1", "Remember that I am allergic to peanuts")
-        memory.flush_all()  # embed now; a live app lets the background worker do it
         print("== thread 2 (a new conversation) ==")
         ask(graph, "thread-2", "When should I buy a gift for my sibling?")
         print("== long-term memory namespaces ==")

@@ -42,6 +42,7 @@ class Connection:
     Copies of an adapter share it (the engine is a process-wide resource: threads, stores).
     """
 
+    engine: Engine  # the shared engine (pass it as ``service=`` to another adapter)
     sync: BlockingBufferService
     aio: BufferService
 
@@ -58,7 +59,7 @@ class Connection:
         writes is visible at once to a retriever or a store.
         """
         engine = resolve_service(service, config, data_dir)
-        return cls(BlockingBufferService(engine), BufferService(engine))
+        return cls(engine, BlockingBufferService(engine), BufferService(engine))
 
     def __copy__(self) -> Connection:
         return self
@@ -67,19 +68,14 @@ class Connection:
         return self
 
     @property
-    def engine(self) -> Engine:
-        """The shared engine (pass it as ``service=`` to another adapter, or wrap it in a facade)."""
-        return self.sync.engine
-
-    @property
     def limits(self) -> LimitsConfig:
         """The configured input limits (id length, message size...)."""
-        return self.sync.config.limits
+        return self.engine.config.limits
 
     @property
     def max_results(self) -> int:
         """The most results one query returns (``query.max_size``)."""
-        return self.sync.config.buffer.query.max_size
+        return self.engine.config.buffer.query.max_size
 
     def check_id(self, value: Any, what: str, error: type[Exception] | None = None) -> str:
         """``value`` if the engine accepts it as an id, else the engine's error (or ``error``)."""
@@ -102,19 +98,19 @@ class Connection:
 
     def check_query_options(self, top_k: Any, **options: Any) -> None:
         """Raise InvalidQueryError / InvalidScopeError now for query options ``query`` would reject."""
-        validate_query_options(top_k, limits=self.limits, defaults=self.sync.config.buffer.query, **options)
+        validate_query_options(top_k, limits=self.limits, defaults=self.engine.config.buffer.query, **options)
 
     def count_message(self, text: str) -> int:
         """Tokens of one chat message with this text, by the engine's tiktoken counter."""
-        return self.sync.engine.counter.count_messages([text])
+        return self.engine.counter.count_messages([text])
 
     def count_text(self, text: str) -> int:
         """Tokens of a text, by the engine's tiktoken counter."""
-        return self.sync.engine.counter.count_text(text)
+        return self.engine.counter.count_text(text)
 
     def tokenize(self, text: str) -> list[int]:
         """The engine's tiktoken encoding of ``text`` (what ``tokenizer_fn`` callers expect)."""
-        return get_encoding(self.sync.engine.counter.model).encode_ordinary(text)
+        return get_encoding(self.engine.counter.model).encode_ordinary(text)
 
 
 def connect(

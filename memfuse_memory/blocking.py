@@ -46,6 +46,7 @@ class BlockingBufferService(Facade):
     delete_session = on_caller(Engine.delete_session)
     delete_user = on_caller(Engine.delete_user)
     delete_messages = on_caller(Engine.delete_messages)
+    update_messages = on_caller(Engine.update_messages)
     export_messages = on_caller(Engine.export_messages)
     list_users = on_caller(Engine.list_users)
     list_sessions = on_caller(Engine.list_sessions)

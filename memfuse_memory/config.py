@@ -26,6 +26,7 @@ __all__ = [
     "QueryConfig",
     "RetryConfig",
     "RoundBufferConfig",
+    "ServerConfig",
     "StorageConfig",
     "VectorStoreConfig",
     "load_config",
@@ -123,9 +124,21 @@ class StorageConfig(_Section):
 
 
 class EmbeddingConfig(_Section):
-    """The background embedding worker."""
+    """The embedding runtime and the background embedding worker."""
 
     batch_size: int = Field(32, ge=1, description="Chunks embedded per model call.")
+    backend: Literal["onnx", "torch"] = Field(
+        "onnx",
+        description="'onnx': ONNX Runtime on the model exported once to the cache (no torch import; falls back "
+        "to 'torch' with a logged warning if it cannot load); 'torch': sentence-transformers on PyTorch.",
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="Where the ONNX export is cached; null: $XDG_CACHE_HOME/memfuse-memory (~/.cache/memfuse-memory).",
+    )
+    intra_op_threads: int = Field(
+        0, ge=0, description="ONNX Runtime threads for one embedding call; 0: the cores available, at most 4."
+    )
 
 
 class RetryConfig(_Section):
@@ -147,6 +160,42 @@ class LimitsConfig(_Section):
     max_id_chars: int = Field(256, ge=1, description="Longest user, agent, session or message id.")
 
 
+class ServerConfig(_Section):
+    """The HTTP gateway (``memfuse-memory serve``): where it listens, keys and request limits."""
+
+    host: str = Field("127.0.0.1", min_length=1, description="Interface to listen on (`serve --host` overrides).")
+    port: int = Field(
+        8765, ge=1, le=65535, description="Port to listen on (`serve --port` overrides); the SDK's default."
+    )
+    require_api_key: bool | None = Field(
+        None,
+        description="Every request needs an API key; null: on exactly when the host is not a loopback address.",
+    )
+    allow_public_without_key: bool = Field(
+        False, description="Start with require_api_key false on a non-loopback host (refused otherwise)."
+    )
+    admin_api_key: str | None = Field(
+        None,
+        min_length=16,
+        description="Admin key (creates users and their keys); the MEMFUSE_ADMIN_API_KEY environment variable wins.",
+    )
+    max_body_bytes: int = Field(4_194_304, ge=1024, description="Largest request body; larger ones get a 413.")
+    max_list_limit: int = Field(100, ge=1, description="Largest `limit` of a message list request.")
+    registry_file: str = Field(
+        "server.sqlite3",
+        pattern=r"^[\w.-]+$",
+        description="SQLite file in the data dir holding users, agents, sessions and hashed API keys.",
+    )
+    keep_alive_seconds: float = Field(
+        75.0,
+        gt=0,
+        description="How long an idle HTTP connection stays open; short ones race clients that reuse them.",
+    )
+    shutdown_timeout_seconds: float = Field(
+        30.0, gt=0, description="On SIGTERM or Ctrl-C, how long requests in flight may take to finish."
+    )
+
+
 class MemFuseConfig(_Section):
     """The whole configuration, as in ``config/buffer/default.yaml``."""
 
@@ -155,6 +204,7 @@ class MemFuseConfig(_Section):
     embedding: EmbeddingConfig = EmbeddingConfig()
     retry: RetryConfig = RetryConfig()
     limits: LimitsConfig = LimitsConfig()
+    server: ServerConfig = ServerConfig()
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -61,6 +61,7 @@ class BufferService(Facade):
     delete_session = in_thread(Engine.delete_session)
     delete_user = in_thread(Engine.delete_user)
     delete_messages = in_thread(Engine.delete_messages)
+    update_messages = in_thread(Engine.update_messages)
     export_messages = in_thread(Engine.export_messages)
     list_users = in_thread(Engine.list_users)
     list_sessions = in_thread(Engine.list_sessions)

@@ -10,6 +10,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -295,6 +296,20 @@ def validate_message_ids(message_ids: Any, limits: LimitsConfig) -> list[str]:
     if isinstance(message_ids, str) or not isinstance(message_ids, list | tuple | set) or not message_ids:
         raise InvalidInputError("message_ids must be a non-empty list of message ids")
     return [check_id(mid, "message id", limits, InvalidInputError) for mid in message_ids]
+
+
+def validate_updates(message_ids: Any, new_messages: Any, user_id: str, limits: LimitsConfig) -> list[StoredMessage]:
+    """The replacements of ``update_messages``: one valid message per distinct id (ids, times,
+    sessions and rounds stay what they are in the store)."""
+    if isinstance(message_ids, str) or not isinstance(message_ids, list | tuple) or not message_ids:
+        raise InvalidInputError("message_ids must be a non-empty list of message ids")
+    ids = [check_id(mid, "message id", limits, InvalidInputError) for mid in message_ids]
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError("a message id appears twice in message_ids")
+    if not isinstance(new_messages, list | tuple) or len(new_messages) != len(ids):
+        raise InvalidMessageError("new_messages must be a list with one message per message id")
+    checked = validate_round(new_messages, Scope(user_id=user_id, session_id=DEFAULT_SESSION), limits)
+    return [replace(message, id=mid) for message, mid in zip(checked.messages, ids, strict=True)]
 
 
 def validate_session_read(limit: Any, order: Any, buffer_only: Any) -> None:

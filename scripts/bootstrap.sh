@@ -16,7 +16,9 @@ fi
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # CPU torch first: sentence-transformers would otherwise pull a multi-GB CUDA build.
 "${pip[@]}" "torch==2.13.0"
-"${pip[@]}" -e ".[langchain,llamaindex,bench,dev]"
+"${pip[@]}" -e ".[langchain,llamaindex,bench,server,dev]"
+# Export the packaged MiniLM to ONNX once (into $XDG_CACHE_HOME/memfuse-memory), so no run pays for it.
+echo "ONNX model: $(.venv/bin/python -m memfuse_memory.embedding.onnx_export)"
 
 case "$job" in
   demo) exec .venv/bin/memfuse-memory demo "$@" ;;

@@ -13,6 +13,7 @@ from memfuse_memory.config import LimitsConfig
 from memfuse_memory.errors import EmbeddingError
 from memfuse_memory.models import QueryRequest, to_micros
 from memfuse_memory.scope import ScopeFilter
+from memfuse_memory.storage.kv_vectors import ItemHit, ItemVector, vector_ids
 from memfuse_memory.storage.vector_store import VectorHit, VectorItem
 from memfuse_memory.validation import validate_query
 
@@ -60,10 +61,14 @@ class MemoryVectorStore:
         self.down = False
         self.upserts = 0
         self.lock = threading.Lock()
+        self.items_index = MemoryItemIndex()
 
     def _check(self) -> None:
         if self.down:
             raise ConnectionError("vector store is down")
+
+    def item_index(self) -> MemoryItemIndex:
+        return self.items_index
 
     def upsert(self, user_id: str, items: Sequence[VectorItem]) -> None:
         self._check()
@@ -102,6 +107,7 @@ class MemoryVectorStore:
         self._check()
         with self.lock:
             self.items.pop(user_id, None)
+        self.items_index.vectors.pop(user_id, None)
 
     def close(self) -> None:
         pass
@@ -128,3 +134,38 @@ def query_request(text: str, user: str = "alice", top_k: int = 5) -> QueryReques
         until=None,
         limits=LimitsConfig(),
     )
+
+
+class MemoryItemIndex:
+    """Key-value item vectors kept in a dict per user (exact cosine), like the Chroma item index."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[str, dict[str, ItemVector]] = {}
+        self.lock = threading.Lock()
+
+    def write(self, user_id: str, vectors: Sequence[ItemVector], stale: Sequence[str]) -> None:
+        with self.lock:
+            bucket = self.vectors.setdefault(user_id, {})
+            for vid in stale:
+                bucket.pop(vid, None)
+            for vector in vectors:
+                bucket[vector_ids(vector.agent_id, vector.namespace, vector.key, vector.field, vector.field + 1)[0]] = (
+                    vector
+                )
+
+    def query(
+        self, user_id: str, agent_id: str, vector: np.ndarray, prefix: Sequence[str], limit: int
+    ) -> list[ItemHit]:
+        with self.lock:
+            candidates = [
+                v
+                for v in self.vectors.get(user_id, {}).values()
+                if v.agent_id == agent_id and v.namespace[: len(prefix)] == tuple(prefix)
+            ]
+        hits = []
+        for item in candidates:
+            norms = float(np.linalg.norm(item.vector) * np.linalg.norm(vector)) or 1.0
+            hits.append(
+                ItemHit(item.agent_id, item.namespace, item.key, item.stamp, float(item.vector @ vector) / norms)
+            )
+        return sorted(hits, key=lambda hit: -hit.similarity)[:limit]

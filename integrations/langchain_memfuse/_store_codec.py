@@ -1,33 +1,26 @@
-"""How ``MemFuseStore`` lays LangGraph items out as memfuse messages (pure functions, no I/O).
-
-Every namespace is one session (``lgstore.<label>.<label>``, or ``lgstore@<agent>.<label>...``
-for an agent's store; labels are percent-encoded and never hold a period, so the name is
-unambiguous); each item is one message of its own round (so it is embedded alone), its text
-being the indexed fields of the value, its metadata the key, namespace, value and creation
-time: items are memories, found by every recall of their user. One catalog session per store
-space lists the namespaces in use; it is internal (``~`` prefix), so no recall ever returns it.
-"""
+"""Pure helpers of ``MemFuseStore``: namespace checks, indexed field texts, rows to LangGraph items."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
-from langgraph.store.base import InvalidNamespaceError, Item, MatchCondition, get_text_at_path, tokenize_path
+import numpy as np
+from langgraph.store.base import (
+    InvalidNamespaceError,
+    Item,
+    MatchCondition,
+    SearchItem,
+    get_text_at_path,
+    tokenize_path,
+)
 
-from memfuse_memory.adapters import INTERNAL_PREFIX
-from memfuse_memory.errors import InvalidInputError, InvalidScopeError
-
-KIND_KEY = "lgstore"
-ITEM = "item"
-NAMESPACE = "namespace"
-CATALOG_SESSION = INTERNAL_PREFIX + "lgstore#namespaces"  # internal: the store's bookkeeping, never recalled
-_MAX_SESSION_CHARS = 200
+from memfuse_memory.errors import InvalidInputError, InvalidQueryError, InvalidScopeError
+from memfuse_memory.models import from_micros
+from memfuse_memory.storage.kv_query import encode_namespace
+from memfuse_memory.storage.kv_store import KVRow, KVWrite
+from memfuse_memory.storage.kv_vectors import ItemVector, vector_ids
 
 
 class NamespaceError(InvalidScopeError, InvalidNamespaceError):
@@ -35,9 +28,14 @@ class NamespaceError(InvalidScopeError, InvalidNamespaceError):
 
 
 def check_namespace(namespace: Any, *, for_write: bool) -> tuple[str, ...]:
-    """Validate a namespace tuple the way LangGraph does; writes need at least one label."""
-    if not isinstance(namespace, tuple):
+    """Validate a namespace (tuple or list of labels) as LangGraph's stores do; writes need a label.
+
+    The reserved root ``"langgraph"`` is refused by ``BaseStore.put`` itself, not here: LangGraph
+    writes there through ``batch``.
+    """
+    if not isinstance(namespace, tuple | list):
         raise NamespaceError(f"a namespace must be a tuple of strings, got {type(namespace).__name__}")
+    namespace = tuple(namespace)
     if for_write and not namespace:
         raise NamespaceError("a namespace must hold at least one label")
     for label in namespace:
@@ -47,143 +45,45 @@ def check_namespace(namespace: Any, *, for_write: bool) -> tuple[str, ...]:
             label.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise NamespaceError(f"namespace label {label!r} in {namespace} is not valid Unicode") from exc
-    if for_write and namespace[0] == "langgraph":
-        raise NamespaceError(f'the root label "langgraph" is reserved: {namespace}')
     return namespace
 
 
-def catalog_of(agent_id: str | None) -> str:
-    """The session listing the namespaces of one store space (one per agent, plus the agent-less one)."""
-    return CATALOG_SESSION if agent_id is None else f"{CATALOG_SESSION}@{quote(agent_id, safe='')}"
+def check_page(limit: Any, offset: Any) -> None:
+    """Reject a limit or offset that is not a non-negative integer."""
+    for name, number in (("limit", limit), ("offset", offset)):
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise InvalidQueryError(f"{name} must be a non-negative integer, got {number!r}")
 
 
-def session_of(namespace: tuple[str, ...], agent_id: str | None = None) -> str:
-    """The session id that holds a namespace's items (readable when short, hashed when long)."""
-    space = "lgstore" if agent_id is None else f"lgstore@{quote(agent_id, safe='')}"
-    name = space + "." + ".".join(quote(label, safe="") for label in namespace)
-    if len(name) <= _MAX_SESSION_CHARS:
-        return name
-    digest = hashlib.sha256(json.dumps([agent_id, *namespace]).encode("utf-8")).hexdigest()
-    return f"lgstore#{digest}"
-
-
-def index_text(value: Mapping[str, Any], fields: Sequence[str] | None) -> str:
-    """The text embedded and keyword-indexed for a value: its strings, or the named fields."""
-    if fields is None or list(fields) == ["$"]:
-        return "\n".join(_strings(value))
-    texts: list[str] = []
-    for path in fields:
-        texts.extend(_strings(value) if path == "$" else get_text_at_path(value, tokenize_path(path)))
-    return "\n".join(texts)
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping):
-        return [text for item in value.values() for text in _strings(item)]
-    if isinstance(value, list | tuple):
-        return [text for item in value for text in _strings(item)]
-    return [] if value is None else [json.dumps(value)]
-
-
-def item_record(
-    namespace: tuple[str, ...],
-    key: str,
-    value: Mapping[str, Any],
-    *,
-    index: bool | Sequence[str] | None,
-    default_fields: Sequence[str] | None,
-    created_at: str,
-    updated_at: str | None = None,
-    message_id: str | None = None,
-) -> dict[str, Any]:
-    """The engine message of one item (``index=False``: stored, but never ranked by a query)."""
+def check_key(key: Any) -> str:
+    """Reject a key that is not a string of valid Unicode."""
     if not isinstance(key, str):
         raise InvalidInputError(f"an item key must be a string, got {type(key).__name__}")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"item key {key!r} is not valid Unicode") from exc
+    return key
+
+
+def check_value(value: Any) -> None:
+    """Reject a value that is not a dict."""
     if not isinstance(value, Mapping):
         raise InvalidInputError(f"an item value must be a dict, got {type(value).__name__}")
-    indexed = index is not False
-    fields = default_fields if index is None or index is True or index is False else index
-    metadata: dict[str, Any] = {
-        KIND_KEY: ITEM,
-        "namespace": list(namespace),
-        "key": key,
-        "value": dict(value),
-        "created_at": created_at,
-        "indexed": indexed,
-        **{f"ns_{depth}": label for depth, label in enumerate(namespace)},
-    }
-    record: dict[str, Any] = {
-        "role": "user",
-        "content": index_text(value, fields) if indexed else "",
-        "metadata": metadata,
-    }
-    if updated_at is not None:
-        record["created_at"] = updated_at
-    if message_id is not None:
-        record["id"] = message_id
-    return record
 
 
-@dataclass(frozen=True, slots=True)
-class StoredItem:
-    """An item as read back from its session: the LangGraph item plus what a rewrite needs."""
-
-    message_id: str
-    item: Item
-    record: dict[str, Any]
-    indexed: bool
-
-
-def read_item(row: Mapping[str, Any]) -> StoredItem | None:
-    """The item of a stored message, or None when the message is not a store item."""
-    metadata = row.get("metadata") or {}
-    if metadata.get(KIND_KEY) != ITEM:
-        return None
-    namespace = tuple(metadata["namespace"])
-    updated = _parse(row["created_at"])
-    item = Item(
-        value=metadata["value"],
-        key=metadata["key"],
-        namespace=namespace,
-        created_at=_parse(metadata.get("created_at", row["created_at"])),
-        updated_at=updated,
-    )
-    record = {
-        "id": row["id"],
-        "role": row["role"],
-        "content": row["content"],
-        "created_at": row["created_at"],
-        "metadata": metadata,
-    }
-    return StoredItem(row["id"], item, record, bool(metadata.get("indexed", True)))
-
-
-def namespace_record(namespace: tuple[str, ...]) -> dict[str, Any]:
-    """The catalog message that records a namespace in use."""
-    return {
-        "role": "system",
-        "content": "/".join(namespace),
-        "metadata": {KIND_KEY: NAMESPACE, "namespace": list(namespace)},
-    }
-
-
-def read_namespace(row: Mapping[str, Any]) -> tuple[str, ...] | None:
-    """The namespace a catalog message records, or None."""
-    metadata = row.get("metadata") or {}
-    if metadata.get(KIND_KEY) != NAMESPACE:
-        return None
-    return tuple(metadata["namespace"])
-
-
-def _parse(stamp: str) -> datetime:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
-def prefix_filter(prefix: tuple[str, ...]) -> dict[str, Any]:
-    """Engine metadata filter selecting store items whose namespace starts with ``prefix``."""
-    return {KIND_KEY: ITEM, **{f"ns_{depth}": label for depth, label in enumerate(prefix)}}
+def field_texts(value: Mapping[str, Any], fields: Sequence[str]) -> list[str]:
+    """The texts embedded for a value, one per indexed field match (LangGraph's path syntax;
+    ``$`` is the whole value as JSON)."""
+    texts: list[str] = []
+    for path in fields:
+        if not isinstance(path, str) or not path:
+            raise InvalidInputError(f"an index field must be a non-empty path string, got {path!r}")
+        try:
+            texts.extend(get_text_at_path(value, path if path == "$" else tokenize_path(path)))
+        except (TypeError, ValueError, KeyError, IndexError) as exc:
+            raise InvalidInputError(f"cannot read index field {path!r} of the value: {exc}") from exc
+    return [text for text in texts if text]
 
 
 def matches_condition(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
@@ -200,36 +100,61 @@ def matches_condition(condition: MatchCondition, namespace: tuple[str, ...]) -> 
     return all(wanted == "*" or label == wanted for label, wanted in pairs)
 
 
-def matches_filter(value: Mapping[str, Any], wanted: Mapping[str, Any] | None) -> bool:
-    """LangGraph filter semantics: nested equality and ``$eq $ne $gt $gte $lt $lte``."""
-    return not wanted or all(_compare(value.get(key), expected) for key, expected in wanted.items())
+def fixed_prefix(conditions: Sequence[MatchCondition]) -> tuple[str, ...]:
+    """The labels every listed namespace must start with (a prefix condition up to its first ``*``)."""
+    best: tuple[str, ...] = ()
+    for condition in conditions:
+        if condition.match_type != "prefix":
+            continue
+        labels: list[str] = []
+        for label in condition.path:
+            if label == "*":
+                break
+            labels.append(label)
+        if len(labels) > len(best):
+            best = tuple(labels)
+    return best
 
 
-_OPERATORS = {
-    "$eq": lambda a, b: a == b,
-    "$ne": lambda a, b: a != b,
-    "$gt": lambda a, b: a is not None and float(a) > float(b),
-    "$gte": lambda a, b: a is not None and float(a) >= float(b),
-    "$lt": lambda a, b: a is not None and float(a) < float(b),
-    "$lte": lambda a, b: a is not None and float(a) <= float(b),
-}
+def to_item(row: KVRow) -> Item:
+    """The LangGraph item of a stored row."""
+    return Item(
+        value=json.loads(row.value),
+        key=row.key,
+        namespace=row.namespace,
+        created_at=from_micros(row.created_us),
+        updated_at=from_micros(row.updated_us),
+    )
 
 
-def _compare(actual: Any, expected: Any) -> bool:
-    if isinstance(expected, Mapping):
-        if any(isinstance(key, str) and key.startswith("$") for key in expected):
-            for operator, operand in expected.items():
-                test = _OPERATORS.get(operator)
-                if test is None:
-                    raise InvalidInputError(f"unsupported filter operator {operator!r}; use one of {list(_OPERATORS)}")
-                if not test(actual, operand):
-                    return False
-            return True
-        return isinstance(actual, Mapping) and all(_compare(actual.get(k), v) for k, v in expected.items())
-    if isinstance(expected, list | tuple):
-        return (
-            isinstance(actual, list | tuple)
-            and len(actual) == len(expected)
-            and all(_compare(a, e) for a, e in zip(actual, expected, strict=True))
-        )
-    return actual == expected
+def to_search_item(row: KVRow, score: float | None) -> SearchItem:
+    """The LangGraph search result of a stored row."""
+    return SearchItem(
+        namespace=row.namespace,
+        key=row.key,
+        value=json.loads(row.value),
+        created_at=from_micros(row.created_us),
+        updated_at=from_micros(row.updated_us),
+        score=score,
+    )
+
+
+def plan_vector_writes(
+    prepared: Sequence[tuple[KVWrite, list[str]]],
+    vectors: np.ndarray,
+    replaced: Mapping[tuple[str, str, str, str], int],
+    stamp: int,
+) -> dict[str, tuple[list[ItemVector], list[str]]]:
+    """Per user: the new field vectors of the written items, and the ids of replaced vectors beyond them."""
+    per_user: dict[str, tuple[list[ItemVector], list[str]]] = {}
+    position = 0
+    for write, item_texts in prepared:
+        fresh, stale = per_user.setdefault(write.user_id, ([], []))
+        for field in range(len(item_texts)):
+            fresh.append(ItemVector(write.agent_id, write.namespace, write.key, field, stamp, vectors[position]))
+            position += 1
+        address = (write.user_id, write.agent_id, encode_namespace(write.namespace), write.key)
+        old = replaced.get(address, 0)
+        if old > len(item_texts):
+            stale.extend(vector_ids(write.agent_id, write.namespace, write.key, len(item_texts), old))
+    return per_user

@@ -12,6 +12,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from langchain_memfuse._engine import ConfigLike, Connection, ServiceLike, connect
+from langchain_memfuse._store_legacy import KIND_KEY, NAMESPACE
 from memfuse_memory.errors import InvalidInputError, InvalidQueryError
 
 TimeBound = datetime | str | float | None
@@ -50,8 +51,8 @@ def to_document(result: dict[str, Any]) -> Document:
 
 
 def to_documents(results: list[dict[str, Any]]) -> list[Document]:
-    """The results as ``Document``s (an adapter's internal records never reach a recall)."""
-    return [to_document(result) for result in results]
+    """The results as ``Document``s, leaving out the namespace catalog of a not yet migrated ``MemFuseStore``."""
+    return [to_document(result) for result in results if result["metadata"].get(KIND_KEY) != NAMESPACE]
 
 
 class MemFuseRetriever(BaseRetriever):

@@ -1,74 +1,90 @@
-"""``MemFuseStore``: LangGraph's long-term memory store (``BaseStore``) on the memfuse engine.
+"""``MemFuseStore``: LangGraph's long-term memory store (``BaseStore``) on memfuse's key-value table.
 
-Layout: each namespace is one session of the store's user (or, with ``user_label``, of the
-user its namespace names); each item is one message of its own round, embedded alone.
-Replacing or deleting an item rewrites its namespace's session (delete the session, re-add
-the surviving items with their ids and times), because the engine deletes whole sessions
-only; this keeps no stale copy anywhere (no tombstones to filter, nothing deleted left on
-disk), at the cost of O(items in the namespace) per replacing batch. Adding new keys is a
-plain append. Reads within one batch see the store as it was before the batch (as
-``InMemoryStore`` does), and the puts of one batch are applied together, one rewrite at most
-per namespace.
+Items live in the engine's key-value table (``memfuse_memory.storage.kv_store``): get, put and
+delete are one indexed statement each, a put returns after its commit, filters and paging run
+in SQLite. With an index, every indexed field of an item has its own vector in the user's item
+collection (apart from message vectors); a query search scores an item by its best field's
+cosine similarity. Reads within one batch see the store as it was before the batch (as
+``InMemoryStore`` does); the puts of a batch are committed in one transaction, the last put of
+a key winning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import weakref
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 from langgraph.store.base import (
     BaseStore,
     GetOp,
+    IndexConfig,
     Item,
     ListNamespacesOp,
+    MatchCondition,
     Op,
     PutOp,
     Result,
     SearchItem,
     SearchOp,
+    TTLConfig,
+    ensure_embeddings,
 )
 
 from langchain_memfuse._engine import ConfigLike, ServiceLike, connect
 from langchain_memfuse._store_codec import (
-    StoredItem,
-    catalog_of,
+    check_key,
     check_namespace,
-    item_record,
+    check_page,
+    check_value,
+    field_texts,
+    fixed_prefix,
     matches_condition,
-    matches_filter,
-    namespace_record,
-    prefix_filter,
-    read_item,
-    read_namespace,
-    session_of,
+    plan_vector_writes,
+    to_item,
+    to_search_item,
 )
-from memfuse_memory.adapters import iso
-from memfuse_memory.errors import InvalidInputError, InvalidQueryError, MemFuseError
+from langchain_memfuse._store_ttl import Started, TTLSweeper
+from memfuse_memory.adapters import check_id
+from memfuse_memory.errors import InvalidInputError, ServiceClosedError, StorageError
+from memfuse_memory.storage.kv_query import dumps_value
+from memfuse_memory.storage.kv_store import KVRow, KVStore, KVWrite
+from memfuse_memory.storage.kv_vectors import ItemIndex, vector_ids
 
-_locks: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
+_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
+_FIRST_POOL = 16  # vector hits asked for first; grows 4x until a page is full or the index is exhausted
 
 
-def _engine_lock(engine: object) -> threading.RLock:
-    """One lock per engine, so that stores sharing an engine rewrite sessions one at a time."""
+def _engine_lock(engine: object) -> threading.Lock:
+    """One lock per engine: an item's row and its vectors are written by one put at a time."""
     with _locks_guard:
         lock = _locks.get(engine)
         if lock is None:
-            lock = _locks[engine] = threading.RLock()
+            lock = _locks[engine] = threading.Lock()
         return lock
 
 
-class MemFuseStore(BaseStore):
-    """A LangGraph ``BaseStore`` whose items live in memfuse: durable, searchable in natural language.
+def _now_us() -> int:
+    return time.time_ns() // 1000
 
-    ``search(prefix, query=...)`` ranks items through the engine's fused keyword and vector
-    search (the items it ranks come first, with a ``score``; the others that match the prefix
-    and filter follow without one, as with ``InMemoryStore``). TTLs are not supported.
+
+Address = tuple[str, str, tuple[str, ...], str]
+
+
+class MemFuseStore(BaseStore):
+    """A LangGraph ``BaseStore`` whose items live in memfuse: durable, filterable, searchable by meaning.
+
+    ``search(prefix, filter=..., limit=..., offset=...)`` without a query (or with an empty one)
+    returns the items under the prefix that match the filter, most recently updated first.
+    With a query, items are ranked by the cosine similarity of their best indexed field (the
+    ``score``); items stored with ``index=False`` follow without a score. TTLs are supported
+    (minutes, as in LangGraph): expired items are invisible at once and swept in the background.
 
     Example:
         .. code-block:: python
@@ -80,24 +96,23 @@ class MemFuseStore(BaseStore):
             store.search(("memories", "alice"), query="what pet does she have?", limit=1)
 
     Args:
-        user_id: The memfuse user that owns the store's namespaces (and their catalog).
-        agent_id: Optional agent owning the store: each agent has its own namespaces and items
-            (its own sessions and catalog), and searches stay within it.
+        user_id: The memfuse user that owns the store's items.
+        agent_id: Optional agent owning the store: each agent has its own namespaces and items.
         user_label: When set, ``namespace[user_label]`` names the memfuse user of the items of
             that namespace (e.g. ``1`` for ``("memories", "<user>")``), so each user's memories
             sit in that user's partition and ``delete_user`` erases them.
-        index_fields: Value fields embedded by default (``["$"]`` or None: every string of the
-            value); ``put(..., index=[...])`` overrides, ``index=False`` stores without indexing.
-        flush_before_search: Embed everything pending before a ``query`` search, so items put a
-            moment ago are ranked by meaning too (as ``InMemoryStore``, which embeds on put).
-            Off by default: recent items are then ranked by keywords until the engine embeds them
-            (on transfer, idle flush or ``flush_all``), and searches never wait for the model.
+        index: LangGraph's ``IndexConfig``: ``fields`` to embed (default ``["$"]``, the whole
+            value) and optionally ``embed`` (an ``Embeddings`` or function; default: the engine's
+            model) and ``dims``. ``False`` stores no vectors (a query then only filters).
+        index_fields: Shorthand for ``index={"fields": [...]}`` with the engine's model.
+        ttl: LangGraph's ``TTLConfig`` (``default_ttl`` minutes, ``refresh_on_read``,
+            ``sweep_interval_minutes``).
         service: An existing ``BufferService``, ``BlockingBufferService`` or engine to share.
         config: A YAML path, config object or dict, when no ``service`` is given.
         data_dir: Data directory of the shared engine, when no ``service`` is given.
     """
 
-    supports_ttl: bool = False
+    supports_ttl: bool = True
 
     def __init__(
         self,
@@ -105,205 +120,283 @@ class MemFuseStore(BaseStore):
         user_id: str = "default",
         agent_id: str | None = None,
         user_label: int | None = None,
+        index: IndexConfig | Literal[False] | None = None,
         index_fields: Sequence[str] | None = None,
-        flush_before_search: bool = False,
+        ttl: TTLConfig | None = None,
         service: ServiceLike | None = None,
         config: ConfigLike | None = None,
         data_dir: str | Path | None = None,
     ) -> None:
         if user_label is not None and (isinstance(user_label, bool) or not isinstance(user_label, int)):
             raise InvalidInputError(f"user_label must be an int index into the namespace, got {user_label!r}")
-        self.user_id = user_id
-        self.agent_id = agent_id
-        self.user_label = user_label
-        self.index_fields = list(index_fields) if index_fields is not None else None
-        self.flush_before_search = bool(flush_before_search)
+        if index is not False and index is not None and not isinstance(index, Mapping):
+            raise InvalidInputError(f"index must be an IndexConfig dict or False, got {type(index).__name__}")
         self._services = connect(service, config, data_dir)
-        self._catalog_session = catalog_of(agent_id)
+        limits = self._services.engine.config.limits
+        self.user_id = check_id(user_id, "user_id", limits)
+        self.agent_id = agent_id
+        self._space = "" if agent_id is None else check_id(agent_id, "agent_id", limits)
+        self.user_label = user_label
+        self.index_config: IndexConfig | None = None if index is False else dict(index or {})  # type: ignore[assignment]
+        settings: Mapping[str, Any] = self.index_config or {}
+        config_fields = settings.get("fields") or settings.get("text_fields")  # SqliteStore's name for it
+        self.index_fields = list(config_fields or index_fields or ["$"])
+        embed = settings.get("embed")
+        self.embeddings = ensure_embeddings(embed) if embed is not None else None
+        self.ttl_config = ttl
         self._lock = _engine_lock(self._services.engine)
+        self._sweeper = TTLSweeper(self._sweep_once, (ttl or {}).get("sweep_interval_minutes"))
+        from langchain_memfuse._store_migration import migrate_legacy_items
+
+        migrate_legacy_items(self)
 
     # -- scope ----------------------------------------------------------------------------------
 
+    @property
+    def kv(self) -> KVStore:
+        """The engine's key-value table (the engine must be running)."""
+        kv = self._services.engine.kv
+        if kv is None or self._services.engine.state != "running":
+            raise ServiceClosedError("the store's engine is not running")
+        return kv
+
+    @property
+    def _index(self) -> ItemIndex | None:
+        return None if self.index_config is None else self._services.engine.kv_index
+
     def _user_of(self, namespace: tuple[str, ...]) -> str:
         if self.user_label is not None and -len(namespace) <= self.user_label < len(namespace):
-            return namespace[self.user_label]
+            return check_id(namespace[self.user_label], "user_id", self._services.engine.config.limits)
         return self.user_id
+
+    def _users_under(self, prefix: tuple[str, ...]) -> list[str] | None:
+        """The users whose items may sit under ``prefix`` (None: every user of the agent space)."""
+        if self.user_label is None:
+            return [self.user_id]
+        if 0 <= self.user_label < len(prefix):
+            return [self._user_of(prefix)]
+        return None
+
+    # -- embedding ------------------------------------------------------------------------------
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        if self.embeddings is not None:
+            return np.asarray(self.embeddings.embed_documents(list(texts)), dtype=np.float32)
+        return np.asarray(self._services.engine.embedder.embed(list(texts)), dtype=np.float32)
+
+    def _embed_query(self, text: str) -> np.ndarray:
+        if self.embeddings is not None:
+            return np.asarray(self.embeddings.embed_query(text), dtype=np.float32)
+        return np.asarray(self._services.engine.embedder.embed([text])[0], dtype=np.float32)
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def _items(self, namespace: tuple[str, ...]) -> dict[str, StoredItem]:
-        reply = self._services.sync.get_messages_by_session(
-            session_of(namespace, self.agent_id), user_id=self._user_of(namespace)
+    def _get(self, op: GetOp, now: int) -> Item | None:
+        namespace = check_namespace(op.namespace, for_write=False)
+        row = self.kv.get(
+            self._user_of(namespace),
+            self._space,
+            namespace,
+            check_key(str(op.key)),
+            now_us=now,
+            refresh=bool(op.refresh_ttl),
         )
-        items: dict[str, StoredItem] = {}
-        for row in reply["data"]["messages"]:
-            stored = read_item(row)
-            if stored is not None and stored.item.namespace == namespace:
-                items[stored.item.key] = stored  # later rows win: a replacement is written before the old row goes
-        # a replaced item keeps its created_at, and so its place
-        return dict(sorted(items.items(), key=lambda pair: pair[1].item.created_at))
+        return None if row is None else to_item(row)
 
-    def _catalog(self) -> list[tuple[str, ...]]:
-        reply = self._services.sync.get_messages_by_session(self._catalog_session, user_id=self.user_id)
-        namespaces: dict[tuple[str, ...], None] = {}
-        for row in reply["data"]["messages"]:
-            namespace = read_namespace(row)
-            if namespace is not None:
-                namespaces[namespace] = None
-        return list(namespaces)
-
-    def _get(self, op: GetOp) -> Item | None:
-        stored = self._items(check_namespace(op.namespace, for_write=False)).get(str(op.key))
-        return None if stored is None else stored.item
-
-    def _search(self, op: SearchOp) -> list[SearchItem]:
+    def _search(self, op: SearchOp, now: int) -> list[SearchItem]:
         prefix = check_namespace(op.namespace_prefix, for_write=False)
-        for name, number in (("limit", op.limit), ("offset", op.offset)):
-            if isinstance(number, bool) or not isinstance(number, int) or number < 0:
-                raise InvalidQueryError(f"{name} must be a non-negative integer, got {number!r}")
-        namespaces = [ns for ns in self._catalog() if ns[: len(prefix)] == prefix]
-        candidates = [
-            stored
-            for namespace in namespaces
-            for stored in self._items(namespace).values()
-            if matches_filter(stored.item.value, op.filter)
-        ]
-        scores: dict[str, float] = {}
-        if op.query is not None and candidates:
-            if self.flush_before_search:
-                self._services.sync.flush_all()
-            scores = self._rank(op.query, prefix, namespaces, op.offset + op.limit)
-        ranked = sorted((c for c in candidates if c.message_id in scores), key=lambda c: -scores[c.message_id])
-        rest = [c for c in candidates if c.message_id not in scores]
-        chosen = [*ranked, *rest][op.offset : op.offset + op.limit]
-        return [
-            SearchItem(
-                namespace=c.item.namespace,
-                key=c.item.key,
-                value=c.item.value,
-                created_at=c.item.created_at,
-                updated_at=c.item.updated_at,
-                score=scores.get(c.message_id),
+        check_page(op.limit, op.offset)
+        users = self._users_under(prefix)
+        refresh = bool(op.refresh_ttl)
+        if not op.query or self._index is None:
+            rows = self.kv.search(
+                users, self._space, prefix, op.filter, limit=op.limit, offset=op.offset, now_us=now, refresh=refresh
             )
-            for c in chosen
-        ]
-
-    def _rank(
-        self, query: str, prefix: tuple[str, ...], namespaces: list[tuple[str, ...]], wanted: int
-    ) -> dict[str, float]:
-        """Engine scores of the indexed items under ``prefix`` most relevant to ``query``."""
-        users = sorted({self._user_of(namespace) for namespace in namespaces})
-        session = session_of(namespaces[0], self.agent_id) if len(namespaces) == 1 else None
-        limit = max(1, min(wanted, self._services.max_results))
-        scores: dict[str, float] = {}
-        for user in users:
-            reply = self._services.sync.query(
-                query,
-                limit,
-                user_id=user,
-                session_id=session,
-                agent_id=self.agent_id,
-                metadata_filter=prefix_filter(prefix),
+            return [to_search_item(row, None) for row in rows]
+        scored = self._ranked(op, prefix, users, now)
+        wanted = op.offset + op.limit
+        page = scored[op.offset : wanted]
+        rest: list[KVRow] = []
+        if len(page) < op.limit:  # every ranked item is shown: unindexed items follow, unscored
+            rest = self.kv.search(
+                users,
+                self._space,
+                prefix,
+                op.filter,
+                limit=op.limit - len(page),
+                offset=max(0, op.offset - len(scored)),
+                now_us=now,
+                refresh=False,
+                indexed=False,
             )
-            for result in reply["data"]["results"]:
-                if result["metadata"].get("indexed", True):
-                    scores[result["id"]] = float(result["score"])
-        return scores
+        rows = [row for row, _ in page] + rest
+        if refresh:
+            self.kv.refresh(rows, now_us=now)
+        return [*(to_search_item(row, score) for row, score in page), *(to_search_item(row, None) for row in rest)]
 
-    def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
-        namespaces = self._catalog()
-        for condition in op.match_conditions or ():
-            namespaces = [ns for ns in namespaces if matches_condition(condition, ns)]
-        listed = sorted({ns[: op.max_depth] for ns in namespaces}) if op.max_depth is not None else sorted(namespaces)
-        return listed[op.offset : op.offset + op.limit]
+    def _ranked(
+        self, op: SearchOp, prefix: tuple[str, ...], users: list[str] | None, now: int
+    ) -> list[tuple[KVRow, float]]:
+        """Items under ``prefix`` matching the filter, by their best field's similarity, at least a page."""
+        index = self._index
+        assert index is not None and op.query
+        vector = self._embed_query(op.query)
+        spanned = users if users is not None else self.kv.users(self._space)
+        wanted = op.offset + op.limit
+        pool = max(_FIRST_POOL, 2 * wanted)
+        while True:
+            best: dict[Address, dict[int, float]] = {}
+            exhausted = True
+            for user in spanned:
+                hits = index.query(user, self._space, vector, prefix, pool)
+                exhausted = exhausted and len(hits) < pool
+                for hit in hits:
+                    stamps = best.setdefault((user, hit.agent_id, hit.namespace, hit.key), {})
+                    stamps[hit.stamp] = max(hit.similarity, stamps.get(hit.stamp, -2.0))
+            rows = self.kv.lookup(list(best), op.filter, now_us=now)
+            scored = sorted(
+                (
+                    (row, best[address][row.updated_us])
+                    for address, row in rows.items()
+                    if row.updated_us in best[address]  # a vector of an older value never ranks a newer one
+                ),
+                key=lambda pair: (-pair[1], pair[0].namespace, pair[0].key),
+            )
+            if len(scored) >= wanted or exhausted:
+                return scored
+            pool *= 4
+
+    def _list_namespaces(self, op: ListNamespacesOp, now: int) -> list[tuple[str, ...]]:
+        check_page(op.limit, op.offset)
+        conditions = [  # a bare string path is one label
+            MatchCondition(
+                c.match_type, (c.path,) if isinstance(c.path, str) else check_namespace(c.path, for_write=False)
+            )
+            for c in op.match_conditions or ()
+        ]
+        prefix = fixed_prefix(conditions)
+        users = self._users_under(prefix)
+        namespaces = [
+            ns
+            for ns in self.kv.namespaces(users, self._space, prefix, now_us=now)
+            if all(matches_condition(condition, ns) for condition in conditions)
+        ]
+        if op.max_depth is not None:
+            namespaces = list({ns[: op.max_depth]: None for ns in namespaces})
+        return sorted(namespaces)[op.offset : op.offset + op.limit]  # tuple order, as LangGraph's stores
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def _apply_puts(self, puts: dict[tuple[str, ...], dict[str, PutOp]]) -> None:
-        now = iso(datetime.now(UTC))
-        for namespace, ops in puts.items():
-            user = self._user_of(namespace)
-            session = session_of(namespace, self.agent_id)
-            current = self._items(namespace)
-            fresh = [
-                self._record(op, current[key].item.created_at.isoformat() if key in current else now, now)
-                for key, op in ops.items()
-                if op.value is not None
-            ]
-            replaced = [current[key].message_id for key in ops if key in current]
-            if not current and fresh:
-                # catalog first: a crash in between leaves an empty namespace listed, never a hidden one
-                self._services.sync.add([namespace_record(namespace)], self._catalog_session, user_id=self.user_id)
-            if fresh:
-                self._services.sync.add_batch(
-                    [[record] for record in fresh], session, user_id=user, agent_id=self.agent_id
-                )
-            if replaced:
-                # new values are durable before old ones go: a crash in between leaves both, and reads take the newest
-                self._services.sync.delete_messages(replaced, user_id=user)
-            if current and not fresh and not set(current) - set(ops):
-                self._drop_from_catalog(namespace)
-
-    def _record(self, op: PutOp, created_at: str, updated_at: str, message_id: str | None = None) -> dict[str, Any]:
-        assert op.value is not None
-        return item_record(
-            op.namespace,
-            op.key,
-            op.value,
-            index=op.index,
-            default_fields=self.index_fields,
-            created_at=created_at,
-            updated_at=updated_at,
-            message_id=message_id,
-        )
-
-    def _check_put(self, op: PutOp) -> None:
-        """Reject a put the engine would reject, before any write of the batch (catalog included)."""
-        check_namespace(op.namespace, for_write=True)
+    def _prepare(self, op: PutOp) -> tuple[KVWrite, list[str]]:
+        """The row write of a put and the texts to embed for it (checked before anything is written)."""
+        namespace = check_namespace(op.namespace, for_write=True)
+        user = self._user_of(namespace)
+        key = check_key(op.key)
         if op.value is None:
-            return
-        try:
-            record = self._record(op, "", iso(datetime.now(UTC)))
-        except MemFuseError:
-            raise
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"item {op.key!r} has a value that is not JSON: {exc}") from exc
-        self._services.check_round(
-            [record],
-            user_id=self._user_of(op.namespace),
-            session_id=session_of(op.namespace, self.agent_id),
-            agent_id=self.agent_id,
-        )
+            return KVWrite(user, self._space, namespace, key, None), []
+        check_value(op.value)
+        if op.ttl is not None and (isinstance(op.ttl, bool) or not isinstance(op.ttl, int | float) or op.ttl <= 0):
+            raise InvalidInputError(f"ttl must be a positive number of minutes or None, got {op.ttl!r}")
+        value = dumps_value(op.value)  # first: it names a value that is not JSON
+        texts: list[str] = []
+        if self.index_config is not None and op.index is not False:
+            texts = field_texts(op.value, self.index_fields if op.index is None else list(op.index))
+        write = KVWrite(user, self._space, namespace, key, value, op.ttl, len(texts))
+        return write, texts
 
-    def _drop_from_catalog(self, namespace: tuple[str, ...]) -> None:
-        reply = self._services.sync.get_messages_by_session(self._catalog_session, user_id=self.user_id)
-        ids = [row["id"] for row in reply["data"]["messages"] if read_namespace(row) == namespace]
-        if ids:
-            self._services.sync.delete_messages(ids, user_id=self.user_id)
+    def _apply_puts(self, puts: Sequence[PutOp]) -> None:
+        prepared = [self._prepare(op) for op in puts]
+        texts = [text for _, item_texts in prepared for text in item_texts]
+        if texts and self._services.engine.kv_index is None:
+            raise StorageError("this engine's vector store keeps no item vectors; use index=False")
+        vectors = self._embed(texts)  # before any write: a model failure writes nothing
+        with self._lock:
+            now = _now_us()
+            replaced = self.kv.apply(
+                [write for write, _ in prepared], now_us=now, track_vectors=self._services.engine.kv_index is not None
+            )
+            self._write_vectors(prepared, vectors, replaced, now)
+
+    def _write_vectors(
+        self,
+        prepared: Sequence[tuple[KVWrite, list[str]]],
+        vectors: np.ndarray,
+        replaced: Mapping[tuple[str, str, str, str], int],
+        now: int,
+    ) -> None:
+        """Put the new field vectors in the index and take out the replaced ones beyond them."""
+        index = self._services.engine.kv_index
+        if index is None:
+            return
+        per_user = plan_vector_writes(prepared, vectors, replaced, now)
+        for user, (fresh, stale) in per_user.items():
+            if not fresh and not stale:
+                continue
+            try:
+                index.write(user, fresh, stale)
+            except Exception as exc:  # the rows are committed: list them as unindexed, so searches still show them
+                self.kv.clear_vectors([(user, v.agent_id, v.namespace, v.key) for v in fresh], updated_us=now)
+                raise StorageError(f"items were stored but their vectors were not indexed: {exc}") from exc
+
+    def _sweep_once(self) -> int:
+        """Delete the expired items (and their vectors) of this store's engine; returns how many."""
+        rows = self.kv.sweep(now_us=_now_us())
+        index = self._services.engine.kv_index
+        if index is not None:
+            for row in rows:
+                if row.vectors:
+                    index.write(row.user_id, [], vector_ids(row.agent_id, row.namespace, row.key, 0, row.vectors))
+        return len(rows)
 
     # -- BaseStore ------------------------------------------------------------------------------
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run get, search, list and put operations; reads see the store as before the batch."""
         results: list[Result] = []
-        puts: dict[tuple[str, ...], dict[str, PutOp]] = {}
-        with self._lock:
-            for op in ops:
-                if isinstance(op, GetOp):
-                    results.append(self._get(op))
-                elif isinstance(op, SearchOp):
-                    results.append(self._search(op))
-                elif isinstance(op, ListNamespacesOp):
-                    results.append(self._list_namespaces(op))
-                elif isinstance(op, PutOp):
-                    self._check_put(op)
-                    puts.setdefault(op.namespace, {})[op.key] = op
-                    results.append(None)
-                else:
-                    raise InvalidInputError(f"unsupported store operation {type(op).__name__}")
-            self._apply_puts(puts)
+        puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
+        now = _now_us()
+        for op in ops:
+            if isinstance(op, GetOp):
+                results.append(self._get(op, now))
+            elif isinstance(op, SearchOp):
+                results.append(self._search(op, now))
+            elif isinstance(op, ListNamespacesOp):
+                results.append(self._list_namespaces(op, now))
+            elif isinstance(op, PutOp):
+                self._prepare(op)  # reject a bad put before any put of the batch is written
+                puts.pop((tuple(op.namespace), op.key), None)
+                puts[(tuple(op.namespace), op.key)] = op
+                results.append(None)
+            else:
+                raise InvalidInputError(f"unsupported store operation {type(op).__name__}")
+        if puts:
+            self._apply_puts(list(puts.values()))
+            if any(op.ttl is not None and op.value is not None for op in puts.values()):
+                self._sweeper.ensure_started()
         return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        """``batch`` in a worker thread: the engine is synchronous, the event loop never blocks."""
+        """``batch`` in a worker thread: the table and the model are synchronous, the loop never blocks."""
         return await asyncio.to_thread(self.batch, list(ops))
+
+    def setup(self) -> None:
+        """Nothing to do: the table is created (and migrated) when the engine opens. Kept so code
+        written for LangGraph's SQL stores, which call ``setup()`` first, runs unchanged."""
+
+    def sweep_ttl(self) -> int:
+        """Delete the expired items now; returns how many (the background sweeper calls this)."""
+        return self._sweep_once()
+
+    def start_ttl_sweeper(self) -> Started:
+        """Start sweeping expired items in the background (also started by the first put with a TTL).
+
+        The result may be awaited, so code written for ``AsyncPostgresStore`` runs unchanged.
+        """
+        self._sweeper.ensure_started()
+        return Started()
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the background sweeper; returns whether it stopped within ``timeout``."""
+        return self._sweeper.stop(timeout)

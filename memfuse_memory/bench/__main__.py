@@ -5,6 +5,10 @@ python -m memfuse_memory.bench latency --sizes 1000,10000,100000
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
 python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
 python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, joined to the report
+python -m memfuse_memory.bench store --store-sizes 20,200,2000,20000   # LangGraph store get/put p50 as it grows
+python -m memfuse_memory.bench startup --keep            # start-up time, RSS, threads, per embedding backend
+python -m memfuse_memory.bench runtimes --keep           # ONNX Runtime against PyTorch in one process
+python -m memfuse_memory.bench http --clients 32 --http-seconds 20 --keep  # the HTTP gateway under load
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memfuse_memory.bench import compare, latency, longmemeval, peers, throughput
+from memfuse_memory.bench import compare, http, latency, longmemeval, peers, runtimes, startup, store, throughput
 from memfuse_memory.bench.embed_cache import CachedEmbedder
-from memfuse_memory.embedding.sentence_transformer import load_embedder
+from memfuse_memory.config import load_config
+from memfuse_memory.embedding.loader import load_embedder
 
 METRICS = longmemeval.METRICS
-STAGES = ("latency", "throughput", "quality", "fusion", "peers")
+STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "runtimes", "store", "http")
+# stages that measure in their own processes or runtimes, without the benchmark embedder
+_NO_EMBEDDER = {"startup", "runtimes"}
 
 
 def _latency_section(result: dict[str, Any]) -> list[str]:
@@ -246,16 +253,46 @@ def _write(out: Path, results: dict[str, Any]) -> list[str]:
         lines += [*_fusion_section(results["fusion"]), ""]
     if "peers" in results:
         lines += [*compare.section(results["peers"]), *compare.plot(results["peers"], out), ""]
+    if "startup" in results:
+        lines += [*startup.section(results["startup"]), ""]
+    if "runtimes" in results:
+        lines += [*runtimes.section(results["runtimes"]), ""]
+    if "store" in results:
+        lines += [*store.section(results["store"]), ""]
+    if "http" in results:
+        lines += [*http.section(results["http"]), ""]
     lines += _plots(out, results.get("latency"), results.get("quality"))
     (out / "REPORT.md").write_text("\n".join(lines) + "\n")
     return lines
+
+
+def _header(args: argparse.Namespace, argv: list[str] | None, measured: set[str]) -> dict[str, Any]:
+    return {
+        **(_kept(args.out, measured) if args.keep else {"commands": {}}),
+        "machine": f"{platform.machine()}, {platform.python_version()}, cores={__import__('os').cpu_count()}",
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": "python -m memfuse_memory.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+
+
+def _own_processes(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """The stages that need no benchmark embedder in this process: start-up and the runtimes."""
+    if args.what in ("all", "startup"):
+        print("start-up, per embedding backend ...", flush=True)
+        runs = min(args.repeat, 5)
+        results["startup"] = [startup.measure("onnx", runs), startup.measure("torch", runs)]
+        _write(args.out, results)
+    if args.what in ("all", "runtimes"):
+        print("embedding runtimes ...", flush=True)
+        results["runtimes"] = runtimes.measure(repeat=args.repeat)
+        _write(args.out, results)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m memfuse_memory.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["all", "latency", "throughput", "quality", "fusion", "peers"])
+    parser.add_argument("what", choices=["all", *STAGES])
     parser.add_argument("--out", type=Path, default=Path("results"), help="folder of REPORT.md, JSON and plots")
     parser.add_argument("--sizes", default="1000,10000", help="stored-message counts for the latency table")
     parser.add_argument(
@@ -269,21 +306,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--systems", default=",".join(compare.SYSTEMS), help="systems of the peers comparison (ours first)"
     )
+    parser.add_argument(
+        "--store-sizes", default="20,200,2000,20000", help="items in one namespace for the LangGraph store stage"
+    )
     parser.add_argument("--data", type=Path, default=longmemeval.DATA, help="longmemeval_s.jsonl.gz")
+    parser.add_argument("--clients", type=int, default=32, help="concurrent clients of the http stage")
+    parser.add_argument("--http-seconds", type=float, default=20.0, help="load time of each http stage run")
     parser.add_argument(
         "--keep", action="store_true", help="keep the other stages of OUT/results.json in the report (default: replace)"
     )
+    parser.add_argument(
+        "--backend", choices=["onnx", "torch"], default="onnx", help="embedding runtime of our system (default onnx)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    raw = load_embedder("all-MiniLM-L6-v2")
-    cached = CachedEmbedder(raw, args.out / "cache" / "embeddings.sqlite3", "all-MiniLM-L6-v2")
     measured = set(STAGES) if args.what == "all" else {args.what}
-    results: dict[str, Any] = {
-        **(_kept(args.out, measured) if args.keep else {"commands": {}}),
-        "machine": f"{platform.machine()}, {platform.python_version()}, cores={__import__('os').cpu_count()}",
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "python -m memfuse_memory.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
-    }
+    results: dict[str, Any] = _header(args, argv, measured)
+    if args.what in _NO_EMBEDDER:
+        _own_processes(args, results)
+        print("\n".join(_write(args.out, results)))
+        return 0
+    raw = load_embedder(load_config(embedding__backend=args.backend))
+    cached = CachedEmbedder(raw, args.out / "cache" / "embeddings.sqlite3", "all-MiniLM-L6-v2")
     if args.what in ("all", "latency"):
         print(f"latency at {_sizes(args)} ...", flush=True)
         results["latency"] = latency.measure(_sizes(args), cached, raw, repeat=args.repeat)
@@ -312,6 +356,16 @@ def main(argv: list[str] | None = None) -> int:
         results["peers"] = compare.measure(
             names, cached, _sizes(args, for_peers=True), args.repeat, args.rounds, subset[0] if subset else [], partial
         )
+    if args.what in ("all", "store"):
+        sizes = tuple(int(size) for size in args.store_sizes.split(","))
+        print(f"LangGraph store at {sizes} items ...", flush=True)
+        results["store"] = store.measure(raw, sizes, repeat=args.repeat)
+        _write(args.out, results)
+    if args.what in ("all", "http"):
+        print(f"http gateway, {args.clients} clients ...", flush=True)
+        results["http"] = http.measure(raw, clients=args.clients, seconds=args.http_seconds)
+        _write(args.out, results)
+    _own_processes(args, results)
     print("\n".join(_write(args.out, results)))
     return 0
 

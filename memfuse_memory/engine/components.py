@@ -33,6 +33,8 @@ from memfuse_memory.engine.search import QueryPath
 from memfuse_memory.engine.writes import WritePath
 from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.storage.base import MessageStoreProtocol
+from memfuse_memory.storage.kv_store import KVStore
+from memfuse_memory.storage.kv_vectors import ItemIndex
 from memfuse_memory.storage.sqlite import FILE_NAME, MessageStore
 from memfuse_memory.storage.vector_store import ChromaVectorStore, VectorStore
 from memfuse_memory.tokens import TokenCounter
@@ -71,6 +73,8 @@ class Components:
     writes: WritePath
     queries: QueryPath
     recovered_rounds: int
+    kv: KVStore  # the key-value table (LangGraph store items), same file
+    kv_index: ItemIndex | None  # item vectors, apart from message vectors
 
     def close(self) -> None:
         """Stop the worker, then close the stores (the caller flushed first, if it wanted to)."""
@@ -79,6 +83,7 @@ class Components:
             self.vectors.close()
         finally:
             self.store.close()
+            self.kv.close()
 
 
 def open_store(config: MemFuseConfig, data_dir: Path) -> MessageStore:
@@ -102,14 +107,21 @@ def open_components(
     store = open_store(config, data_dir)
     try:
         if embedder is None:
-            from memfuse_memory.embedding.sentence_transformer import load_embedder
+            from memfuse_memory.embedding.loader import load_embedder
 
-            embedder = load_embedder(config.buffer.hybrid_buffer.embedding_model, config.embedding.batch_size)
+            embedder = load_embedder(config)
         if vector_store is None:
             vector_store = ChromaVectorStore(config.storage.vector_store, data_dir, store_id=store.store_id)
+        kv = KVStore(
+            data_dir / FILE_NAME,
+            synchronous=config.storage.sqlite_synchronous,
+            busy_timeout_ms=config.storage.busy_timeout_ms,
+        )
     except BaseException:
         store.close()
         raise
+    item_index = getattr(vector_store, "item_index", None)
+    kv_index = item_index() if item_index is not None else None
     locks = Locks()
     memory = MemoryService(store, vector_store, config.retry)
     write_buffer = WriteBuffer(buffers.round_buffer, buffers.hybrid_buffer, buffers.strategy, buffers.counter)
@@ -125,7 +137,11 @@ def open_components(
         storage_lock=locks.storage,
         on_change=buffers.query_buffer.invalidate,
     )
-    writes = WritePath(store, memory, write_buffer, worker, buffers.query_buffer, locks, buffered=config.buffer.enabled)
+    writes = WritePath(
+        store, kv, memory, write_buffer, worker, buffers.query_buffer, locks, buffered=config.buffer.enabled
+    )
     queries = QueryPath(config.buffer.query, store, memory, embedder, write_buffer, buffers.query_buffer)
     worker.start()
-    return Components(store, vector_store, embedder, memory, write_buffer, worker, writes, queries, len(pending))
+    return Components(
+        store, vector_store, embedder, memory, write_buffer, worker, writes, queries, len(pending), kv, kv_index
+    )

@@ -30,6 +30,8 @@ from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.models import QueryRequest, iso
 from memfuse_memory.storage import dirlock
 from memfuse_memory.storage.base import MessageStoreProtocol
+from memfuse_memory.storage.kv_store import KVStore
+from memfuse_memory.storage.kv_vectors import ItemIndex
 from memfuse_memory.storage.vector_store import VectorStore
 from memfuse_memory.tokens import TokenCounter
 from memfuse_memory.validation import (
@@ -40,6 +42,7 @@ from memfuse_memory.validation import (
     validate_query,
     validate_round,
     validate_session_read,
+    validate_updates,
 )
 from memfuse_memory.worker import IndexWorker
 
@@ -159,6 +162,21 @@ class Engine:
         return self.components.recovered_rounds
 
     @property
+    def embedder(self) -> Embedder:
+        """The embedding model of the running engine (the key-value store embeds items with it)."""
+        return self._running().embedder
+
+    @property
+    def kv(self) -> KVStore | None:
+        """The key-value table (LangGraph store items) once the engine has started, else None."""
+        return None if self._parts is None else self._parts.kv
+
+    @property
+    def kv_index(self) -> ItemIndex | None:
+        """Item vectors, apart from message vectors (None when the vector store keeps none)."""
+        return None if self._parts is None else self._parts.kv_index
+
+    @property
     def memory(self) -> MemoryService:
         return self.components.memory
 
@@ -254,6 +272,16 @@ class Engine:
         user = check_id(user_id, "user_id", self.config.limits)
         ids = validate_message_ids(message_ids, self.config.limits)
         return reply({"deleted_messages": parts.writes.delete_messages(user, ids), "user_id": user})
+
+    def update_messages(self, message_ids: list[str], new_messages: Any, *, user_id: str = "default") -> dict[str, Any]:
+        """Replace a user's stored messages in place, in one transaction: role, content, name and
+        metadata change; ids, times, sessions and rounds stay. Their rounds are re-indexed."""
+        parts = self._running()
+        user = check_id(user_id, "user_id", self.config.limits)
+        updates = validate_updates(message_ids, new_messages, user, self.config.limits)
+        parts.writes.update_messages(user, updates)
+        ids = [m.id for m in updates]
+        return reply({"message_ids": ids, "updated_messages": len(ids), "user_id": user})
 
     # -- reads --------------------------------------------------------------------------------
 

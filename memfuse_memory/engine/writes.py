@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 from memfuse_memory.buffer.query_buffer import QueryBuffer
 from memfuse_memory.buffer.write_buffer import WriteBuffer
 from memfuse_memory.memory_service import MemoryService
-from memfuse_memory.models import Round, Scope
+from memfuse_memory.models import Round, Scope, StoredMessage
 from memfuse_memory.storage.base import MessageStoreProtocol
+from memfuse_memory.storage.kv_store import KVStore
 from memfuse_memory.worker import IndexWorker
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class WritePath:
     def __init__(
         self,
         store: MessageStoreProtocol,
+        kv: KVStore,
         memory: MemoryService,
         write_buffer: WriteBuffer,
         worker: IndexWorker,
@@ -35,6 +37,7 @@ class WritePath:
         buffered: bool,
     ) -> None:
         self._store = store
+        self._kv = kv
         self._memory = memory
         self._write_buffer = write_buffer
         self._worker = worker
@@ -91,8 +94,21 @@ class WritePath:
             with self._locks.commit:
                 count = self._store.delete_user(user_id)
                 self._write_buffer.forget(lambda s: s.user_id == user_id)
+            self._kv.delete_user(user_id)
         self._query_buffer.invalidate({user_id})
         return count
+
+    def update_messages(self, user_id: str, updates: Sequence[StoredMessage]) -> None:
+        """Replace messages in place (one transaction); their rounds are re-indexed."""
+        with self._locks.storage:
+            touched = self._store.rounds_of_messages(user_id, [m.id for m in updates])
+            with self._locks.commit:
+                self._store.update_messages(user_id, updates)
+                self._write_buffer.discard_rounds(set(touched))
+            self._memory.delete_vectors(user_id, None, touched)
+            with self._locks.commit:
+                self._write_buffer.recover(self._store.rounds_by_id(touched))
+        self._query_buffer.invalidate({user_id})
 
     def delete_messages(self, user_id: str, message_ids: Sequence[str]) -> int:
         """Remove single messages in one transaction; rounds keeping other messages are re-indexed."""

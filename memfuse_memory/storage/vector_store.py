@@ -63,11 +63,21 @@ class VectorStore(Protocol):
     def close(self) -> None: ...
 
 
-def collection_name(store_id: str, user_id: str) -> str:
+MESSAGES = "mfu"
+ITEMS = "mfi"  # key-value store items: their own collections, never mixed with message recall
+# items are ranked exactly by users (a page of a store search), and many share one vector (the same
+# field value): a wide beam keeps the one distinct item among hundreds of duplicates findable
+_HNSW: dict[str, dict[str, Any]] = {
+    MESSAGES: {"space": "cosine"},
+    ITEMS: {"space": "cosine", "ef_search": 256, "ef_construction": 256},
+}
+
+
+def collection_name(store_id: str, user_id: str, kind: str = MESSAGES) -> str:
     """A valid Chroma collection name for a user of one message store, whatever characters the
     user id has (an empty store id is a store created before stores had ids)."""
     digest = hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:40]
-    return f"mfu-{store_id}-{digest}" if store_id else f"mfu-{digest}"
+    return f"{kind}-{store_id}-{digest}" if store_id else f"{kind}-{digest}"
 
 
 def _check_answers(host: str, port: int, timeout: float) -> None:
@@ -123,8 +133,8 @@ class ChromaVectorStore:
         self._lock = threading.Lock()
         self._max_batch = max(1, min(5000, int(self._client.get_max_batch_size())))
 
-    def _collection(self, user_id: str, *, create: bool) -> Any | None:
-        name = collection_name(self.store_id, user_id)
+    def _collection(self, user_id: str, *, create: bool, kind: str = MESSAGES) -> Any | None:
+        name = collection_name(self.store_id, user_id, kind)
         with self._lock:
             collection = self._collections.get(name)
         if collection is not None:
@@ -133,7 +143,7 @@ class ChromaVectorStore:
 
         if create:
             collection = self._client.get_or_create_collection(
-                name, configuration={"hnsw": {"space": "cosine"}}, embedding_function=None
+                name, configuration={"hnsw": _HNSW[kind]}, embedding_function=None
             )
         else:
             try:
@@ -144,7 +154,9 @@ class ChromaVectorStore:
             self._collections[name] = collection
         return collection
 
-    def _using(self, user_id: str, *, create: bool, operation: Callable[[Any], _T], missing: _T) -> _T:
+    def _using(
+        self, user_id: str, *, create: bool, operation: Callable[[Any], _T], missing: _T, kind: str = MESSAGES
+    ) -> _T:
         """Run ``operation`` on the user's collection (``missing`` when there is none).
 
         Another process may have deleted (and recreated) the collection behind a cached handle;
@@ -152,15 +164,15 @@ class ChromaVectorStore:
         """
         from chromadb.errors import NotFoundError
 
-        collection = self._collection(user_id, create=create)
+        collection = self._collection(user_id, create=create, kind=kind)
         if collection is None:
             return missing
         try:
             return operation(collection)
         except NotFoundError:
             with self._lock:
-                self._collections.pop(collection_name(self.store_id, user_id), None)
-        collection = self._collection(user_id, create=create)
+                self._collections.pop(collection_name(self.store_id, user_id, kind), None)
+        collection = self._collection(user_id, create=create, kind=kind)
         return missing if collection is None else operation(collection)
 
     def upsert(self, user_id: str, items: Sequence[VectorItem]) -> None:
@@ -231,11 +243,22 @@ class ChromaVectorStore:
     def delete_user(self, user_id: str) -> None:
         from chromadb.errors import NotFoundError
 
-        name = collection_name(self.store_id, user_id)
-        with self._lock:
-            self._collections.pop(name, None)
-        with suppress(NotFoundError, ValueError):
-            self._client.delete_collection(name)
+        for kind in (MESSAGES, ITEMS):
+            name = collection_name(self.store_id, user_id, kind)
+            with self._lock:
+                self._collections.pop(name, None)
+            with suppress(NotFoundError, ValueError):
+                self._client.delete_collection(name)
+
+    def using_items(self, user_id: str, *, create: bool, operation: Callable[[Any], _T], missing: _T) -> _T:
+        """Run ``operation`` on the user's collection of key-value items (``missing`` when none)."""
+        return self._using(user_id, create=create, operation=operation, missing=missing, kind=ITEMS)
+
+    def item_index(self) -> Any:
+        """The index of key-value item vectors kept beside this store's message vectors."""
+        from memfuse_memory.storage.kv_vectors import ChromaItemIndex
+
+        return ChromaItemIndex(self)
 
     def count(self, user_id: str) -> int:
         """Chunks held for a user (inspection and tests)."""

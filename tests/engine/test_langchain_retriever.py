@@ -113,8 +113,9 @@ def test_other_bad_input_is_typed(memory, tmp_path):
         MemFuseRetriever(service=memory, data_dir=tmp_path)
 
 
-def test_store_items_are_memories_but_the_store_catalog_is_not(memory):
+def test_store_items_stay_out_of_message_recall(memory):
     MemFuseStore(user_id="erin", service=memory).put(("memories", "erin"), "pet", {"text": "erin keeps bees"})
+    memory.add([{"role": "user", "content": "erin asked about bees"}], "chat", user_id="erin")
     memory.flush_all()
     docs = MemFuseRetriever(user_id="erin", k=10, service=memory).invoke("memories erin bees")
-    assert [d.page_content for d in docs] == ["erin keeps bees"]
+    assert [d.page_content for d in docs] == ["erin asked about bees"]

@@ -30,7 +30,7 @@ if VECTOR_MODE not in ("embedded", "server"):
     raise pytest.UsageError(f"MEMFUSE_TEST_VECTOR_MODE must be 'embedded' or 'server', not {VECTOR_MODE!r}")
 
 # The server pass leaves out tests whose engines live in subprocesses with their own config (CLI,
-# examples, crash writer), the benchmark smoke runs and the multi-process test (always on a server).
+# examples, crash writer, HTTP server), the benchmark smoke runs and the multi-process test (always on a server).
 collect_ignore = (
     [
         "test_bench_smoke.py",
@@ -40,6 +40,8 @@ collect_ignore = (
         "test_langchain_examples.py",
         "test_llama_index_examples.py",
         "test_multiprocess.py",
+        "test_server_crash.py",
+        "test_server_sdk.py",
     ]
     if VECTOR_MODE == "server"
     else []

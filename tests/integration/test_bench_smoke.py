@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from memfuse_memory.bench import compare, latency, longmemeval, peers
+from memfuse_memory.bench import compare, latency, longmemeval, peers, startup
 from memfuse_memory.bench.__main__ import main
 from memfuse_memory.bench.embed_cache import CachedEmbedder
-from memfuse_memory.embedding.sentence_transformer import load_embedder
+from memfuse_memory.embedding.loader import load_embedder
 
 
 def run(tmp_path: Path, *args: str) -> dict:
@@ -33,6 +33,28 @@ def test_throughput_smoke(tmp_path: Path) -> None:
     results = run(tmp_path, "throughput", "--rounds", "12")
     assert results["throughput"]["memfuse_rounds_per_s"] > 0 and results["throughput"]["ratio"] > 0
     assert "## Ingest throughput" in (tmp_path / "REPORT.md").read_text()
+
+
+def test_http_smoke(tmp_path: Path) -> None:
+    results = run(tmp_path, "http", "--clients", "3", "--http-seconds", "2")
+    http = results["http"]
+    assert http["http"]["operations"]["add"]["count"] > 0 and http["in_process"]["operations"]["add"]["count"] > 0
+    assert http["http"]["errors"] == 0 and http["http"]["lost"] == 0 and http["server_exit_code"] == 0
+    assert "## HTTP gateway under load" in (tmp_path / "REPORT.md").read_text()
+
+
+def test_runtimes_smoke(tmp_path: Path) -> None:
+    results = run(tmp_path, "runtimes", "--repeat", "3")
+    assert results["runtimes"]["min_cosine"] >= 0.9999
+    assert results["runtimes"]["runtimes"]["onnx"]["class"] == "OnnxEmbedder"
+    assert "## Embedding runtimes" in (tmp_path / "REPORT.md").read_text()
+
+
+def test_startup_smoke() -> None:
+    result = startup.measure("onnx", repeat=1)
+    assert result["torch_imported"] is False
+    assert result["rss_after_start_mb"]["median"] > 0 and result["cli_query_s"]["median"] > 0
+    assert any("from_config + start" in line for line in startup.section([result]))
 
 
 def test_keep_adds_a_stage_to_the_earlier_report_and_names_both_commands(tmp_path: Path) -> None:
@@ -97,7 +119,7 @@ def _conversation(user: str) -> list[list[dict[str, str]]]:
 def test_peer_finds_its_own_message_by_exact_text(tmp_path: Path, name: str) -> None:
     if peers.unavailable(name):
         pytest.skip(peers.unavailable(name))
-    embedder = CachedEmbedder(load_embedder("all-MiniLM-L6-v2"), tmp_path / "cache.sqlite3", "all-MiniLM-L6-v2")
+    embedder = CachedEmbedder(load_embedder(), tmp_path / "cache.sqlite3", "all-MiniLM-L6-v2")
     with peers.running(peers.factory(name, embedder)) as system:
         for user in ("alice", "bob"):
             for messages in _conversation(user):

@@ -47,3 +47,25 @@ def test_both_examples_run_and_recall_an_earlier_session(tmp_path):
     assert "recalled: my sister's birthday is on 3 March" in thread_2
     assert "('memories', 'alice'): 2 items" in graph
     assert (tmp_path / "langgraph_memory" / "messages.sqlite3").exists()
+
+
+def test_agent_middleware_example_recalls_across_threads_and_never_across_users(tmp_path):
+    process = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "langchain_agent_middleware.py"), str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=180,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    assert "Traceback" not in process.stderr
+    alice = process.stdout.split("== thread tuesday (a new conversation) ==")[1].split("== thread tuesday of bob")[0]
+    assert "memory given to the model" in alice
+    assert "session monday) user: Hi, I'm Alice. My cat is called Miso." in alice
+    bob = process.stdout.split("== thread tuesday of bob (another user) ==")[1].split("== stored rounds ==")[0]
+    assert "memory given to the model" not in bob and "Miso" not in bob
+    # the tool turn is stored as its question and final reply; every thread holds only its own turns
+    assert "alice/monday: 4 messages" in process.stdout
+    assert "alice/tuesday: 2 messages" in process.stdout
+    assert "bob/tuesday: 2 messages" in process.stdout

@@ -32,7 +32,6 @@ def test_search_ranks_the_semantically_matching_item_first(data_dir):
     store = MemFuseStore(user_id="alice", data_dir=data_dir)
     for key, text in FACTS.items():
         store.put(("memories", "alice"), key, {"text": text})
-    resolve_service(data_dir=data_dir).flush_all()
     expectations = {
         "which animal lives with them?": "pet",
         "what hot drink do they like in the morning?": "coffee",
@@ -45,8 +44,8 @@ def test_search_ranks_the_semantically_matching_item_first(data_dir):
         assert found[0].score is not None and len(found) == 4
 
 
-def test_flush_before_search_ranks_fresh_items_by_meaning(data_dir):
-    store = MemFuseStore(user_id="alice", flush_before_search=True, data_dir=data_dir)
+def test_items_are_ranked_by_meaning_as_soon_as_put(data_dir):
+    store = MemFuseStore(user_id="alice", data_dir=data_dir)
     store.put(("memories", "alice"), "diet", {"text": "Alice is allergic to peanuts"})
     store.put(("memories", "alice"), "birthday", {"text": "Alice's sister was born on 3 March"})
     found = store.search(("memories", "alice"), query="When should I buy my sibling a present?", limit=2)
@@ -63,8 +62,8 @@ async def test_same_basic_semantics_as_in_memory_store(data_dir):
         await target.adelete(("memories", "alice"), "job")
         await target.aput(("profile",), "name", {"name": "Alice"})
 
-    def view(items):
-        return [(i.namespace, i.key, i.value) for i in items]
+    def view(items):  # as a set: we order by last update (as PostgresStore), InMemoryStore by insertion
+        return sorted((i.namespace, i.key, str(i.value)) for i in items)
 
     assert view(await ours.asearch(("memories",))) == view(await reference.asearch(("memories",)))
     assert view(await ours.asearch((), filter={"name": "Alice"})) == view(
@@ -101,12 +100,33 @@ def test_a_langgraph_graph_recalls_across_threads(data_dir):
     )
     assert app.invoke({"user": "alice", "text": "remember I am allergic to peanuts"}, monday)["reply"] == "noted"
     assert app.invoke({"user": "bob", "text": "remember my sister's birthday is in June"}, monday)["reply"] == "noted"
-    resolve_service(data_dir=data_dir).flush_all()
     reply = app.invoke({"user": "alice", "text": "when should I buy a present for my sibling?", "reply": ""}, tuesday)
     assert reply["reply"] == "my sister's birthday is on 3 March"
     assert app.invoke({"user": "carol", "text": "what do you know?"}, tuesday)["reply"] == "I don't know"
-    # with user_label=1 each user's memories live in that memfuse user's partition
+    # with user_label=1 each user's memories live in that memfuse user's partition, apart from messages
     memory = resolve_service(data_dir=data_dir)
-    assert [h["content"] for h in memory.query("birthday", user_id="bob")["data"]["results"]] == [
-        "my sister's birthday is in June"
-    ]
+    assert memory.query("birthday", user_id="bob")["data"]["results"] == []
+    memory.delete_user("bob")
+    assert store.search(("memories", "bob")) == []
+    assert len(store.search(("memories", "alice"))) == 2
+
+
+def test_item_vectors_live_in_their_own_chroma_collection_and_go_with_the_user(data_dir):
+    from memfuse_memory.storage.vector_store import ITEMS, MESSAGES, collection_name
+
+    store = MemFuseStore(user_id="dora", data_dir=data_dir, index_fields=["text", "title"])
+    store.put(("notes",), "a", {"title": "Lisbon trip", "text": "Dora flies to Lisbon in May"})
+    memory = resolve_service(data_dir=data_dir)
+    memory.add([{"role": "user", "content": "Dora asked about Lisbon flights"}], "chat", user_id="dora")
+    memory.flush_all()
+    engine = memory  # resolve_service gives the engine itself
+    client = engine._vector_store._client  # the engine's own Chroma client, embedded or server
+    items = client.get_collection(collection_name(engine.store.store_id, "dora", ITEMS))
+    messages = client.get_collection(collection_name(engine.store.store_id, "dora", MESSAGES))
+    assert items.count() == 2  # one vector per indexed field
+    assert messages.count() == 1  # the chat message only
+    [found] = store.search(("notes",), query="Lisbon trip")
+    assert found.score == pytest.approx(1.0, abs=1e-3)  # the title field is the query itself: best field wins
+    memory.delete_user("dora")
+    assert store.get(("notes",), "a") is None
+    assert collection_name(engine.store.store_id, "dora", ITEMS) not in [c.name for c in client.list_collections()]

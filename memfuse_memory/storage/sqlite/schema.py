@@ -50,6 +50,15 @@ CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
     INSERT INTO messages_fts (messages_fts, rowid, content, user_token)
     VALUES ('delete', old.seq, old.content, old.user_token);
 END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content, user_token)
+    VALUES ('delete', old.seq, old.content, old.user_token);
+    INSERT INTO messages_fts (rowid, content, user_token) VALUES (new.seq, new.content, new.user_token);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_version_update AFTER UPDATE OF role, content, name, metadata ON messages BEGIN
+    INSERT INTO user_versions (user_id, version) VALUES (new.user_id, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
+END;
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL

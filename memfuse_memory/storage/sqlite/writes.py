@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 
-from memfuse_memory.errors import DuplicateMessageError, StorageError
+from memfuse_memory.errors import DuplicateMessageError, InvalidInputError, StorageError
 from memfuse_memory.models import Round, StoredMessage, to_micros
 from memfuse_memory.storage.sqlite.connection import SqliteConnection
 from memfuse_memory.storage.sqlite.schema import message_row, user_token
@@ -90,6 +91,35 @@ class SqliteWrites(SqliteConnection):
                 ]
         except sqlite3.Error as exc:
             raise StorageError(f"cannot mark {len(round_ids)} round(s) stored: {exc}") from exc
+
+    def update_messages(self, user_id: str, updates: Sequence[StoredMessage]) -> list[str]:
+        """Replace role, content, name and metadata of a user's messages in one transaction (ids, times
+        and rounds stay); their rounds are marked not stored, to be re-indexed. Returns the round ids."""
+        marks = ",".join("?" * len(updates))
+        try:
+            with self._write() as conn:
+                rows = conn.execute(
+                    f"SELECT m.id, r.id FROM messages m JOIN rounds r ON r.seq = m.round_seq "
+                    f"WHERE m.user_id = ? AND m.id IN ({marks})",
+                    (user_id, *(m.id for m in updates)),
+                ).fetchall()
+                missing = {m.id for m in updates} - {mid for mid, _ in rows}
+                if missing:
+                    raise KeyError(sorted(missing))
+                conn.executemany(
+                    "UPDATE messages SET role = ?, content = ?, name = ?, metadata = ? WHERE user_id = ? AND id = ?",
+                    [
+                        (m.role, m.content, m.name, json.dumps(m.metadata, ensure_ascii=False), user_id, m.id)
+                        for m in updates
+                    ],
+                )
+                touched = sorted({round_id for _, round_id in rows})
+                conn.executemany("UPDATE rounds SET stored = 0 WHERE id = ?", [(rid,) for rid in touched])
+        except KeyError as exc:
+            raise InvalidInputError(f"no message of this user with id {', '.join(exc.args[0])}") from exc
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot update {len(updates)} message(s): {exc}") from exc
+        return touched
 
     def delete_session(self, user_id: str, session_id: str) -> int:
         """Delete a session's rounds and messages; return how many messages went."""

@@ -11,7 +11,7 @@ from llama_index.core.llms.llm import LLM
 from llama_index.core.memory.types import BaseMemory
 from pydantic import ConfigDict, Field, PrivateAttr, ValidationError
 
-from llama_index.memory.memfuse import budget, recall
+from llama_index.memory.memfuse import budget
 from llama_index.memory.memfuse.connection import ConfigLike, Connection, ServiceLike, open_adapter
 from llama_index.memory.memfuse.messages import (
     from_engine_message,
@@ -20,6 +20,7 @@ from llama_index.memory.memfuse.messages import (
     split_rounds,
     to_engine_message,
 )
+from memfuse_memory import recall
 from memfuse_memory.errors import InvalidInputError, InvalidMessageError
 
 DEFAULT_TOKEN_LIMIT = 3000

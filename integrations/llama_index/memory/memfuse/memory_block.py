@@ -9,9 +9,9 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.memory.memory import BaseMemoryBlock
 from pydantic import Field, PrivateAttr
 
-from llama_index.memory.memfuse import recall
 from llama_index.memory.memfuse.connection import ConfigLike, Connection, ServiceLike, open_adapter
 from llama_index.memory.memfuse.messages import latest_user_text, message_text, split_rounds, to_engine_message
+from memfuse_memory import recall
 from memfuse_memory.adapters import DEFAULT_SESSION
 from memfuse_memory.errors import InvalidMessageError
 

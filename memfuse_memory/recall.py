@@ -1,4 +1,8 @@
-"""Recalled memories: choose query results and render them as one text within a token budget (pure)."""
+"""Recalled memories: choose query results and render them as one text within a token budget (pure).
+
+Shared by the LlamaIndex memory and block and the LangChain agent middleware, so every adapter
+picks, dedupes and packs recalled messages the same way.
+"""
 
 from __future__ import annotations
 
@@ -24,13 +28,19 @@ def choose(
     top_k: int,
     min_score: float,
 ) -> list[Mapping[str, Any]]:
-    """The best ``top_k`` results not already in the prompt and scoring at least ``min_score``."""
+    """The best ``top_k`` results not already in the prompt and scoring at least ``min_score``.
+
+    A text is chosen once, even when it was stored several times (in two sessions, say).
+    """
     chosen: list[Mapping[str, Any]] = []
+    seen: set[str] = set()
     for result in results:
-        if result["id"] in exclude_ids or str(result.get("content", "")).strip() in exclude_texts:
+        text = str(result.get("content", "")).strip()
+        if result["id"] in exclude_ids or text in exclude_texts or text in seen:
             continue
         if float(result.get("score") or 0.0) < min_score:
             continue
+        seen.add(text)
         chosen.append(result)
         if len(chosen) == top_k:
             break

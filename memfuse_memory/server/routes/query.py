@@ -1,0 +1,75 @@
+"""POST /api/v1/users/{user_id}/query: search all of a user's sessions and knowledge.
+
+Like upstream, ``session_id`` only labels results (``metadata.scope``); ``agent_id`` filters
+messages (knowledge belongs to the user, so it is searched regardless). Our own fields
+(``since``, ``until``, ``metadata_filter``, ``sort_by``, ``order``) pass through to the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from memfuse_memory.server.auth import Principal
+from memfuse_memory.server.context import Gateway, caller, gateway
+from memfuse_memory.server.envelope import ok
+from memfuse_memory.server.errors import NotFoundError
+from memfuse_memory.server.schemas import QueryBody
+from memfuse_memory.server.views import KNOWLEDGE_SESSION, merge_hits, result_item
+
+router = APIRouter(tags=["query"])
+
+GW = Depends(gateway)
+CALLER = Depends(caller)
+
+
+async def _has_knowledge(gw: Gateway, user_id: str) -> bool:
+    """One indexed read, so a user without knowledge items pays for one search, not two."""
+    reply = await gw.service.get_messages_by_session(KNOWLEDGE_SESSION, user_id=user_id, limit=1)
+    return bool(reply["data"]["messages"])
+
+
+@router.post("/users/{user_id}/query")
+async def query(user_id: str, body: QueryBody, gw: Gateway = GW, who: Principal = CALLER) -> JSONResponse:
+    """The ``top_k`` most relevant messages and knowledge items of the user."""
+    gw.user(user_id, who)
+    if body.session_id is not None:
+        session = gw.registry.session(body.session_id)
+        if session is None or session.user_id != user_id:
+            raise NotFoundError(f"no session {body.session_id!r} of this user", field="session_id")
+    if body.agent_id is not None:
+        gw.agent(body.agent_id)
+    config = gw.service.config.buffer.query
+    sort_by, order = body.sort_by or config.default_sort_by, body.order or config.default_order
+    options: dict[str, Any] = {
+        "user_id": user_id,
+        "sort_by": sort_by,
+        "order": order,
+        "since": body.since,
+        "until": body.until,
+        "metadata_filter": body.metadata_filter,
+    }
+    groups: list[list[dict[str, Any]]] = []
+    if body.include_messages:
+        reply = await gw.service.query(body.query, body.top_k, agent_id=body.agent_id, **options)
+        hits = reply["data"]["results"]
+        if not body.include_knowledge:
+            hits = [h for h in hits if h["session_id"] != KNOWLEDGE_SESSION]
+        groups.append(hits)
+    if (
+        body.include_knowledge
+        and (body.agent_id is not None or not body.include_messages)
+        and await _has_knowledge(gw, user_id)
+    ):
+        reply = await gw.service.query(body.query, body.top_k, session_id=KNOWLEDGE_SESSION, **options)
+        groups.append(reply["data"]["results"])
+    hits = merge_hits(groups, body.top_k, sort_by, order)
+    names = {s.id: s.name for s in gw.registry.sessions(user_id)}
+    updated = gw.registry.updated_times([h["id"] for h in hits])
+    results = [
+        result_item({**h, "updated_at": updated.get(h["id"])}, session_names=names, asked_session=body.session_id)
+        for h in hits
+    ]
+    return ok({"results": results, "total": len(results)})

@@ -1,0 +1,30 @@
+"""LangGraph's 6,000-op concurrent batch test, timed against InMemoryStore in the same process."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.store.memory import InMemoryStore
+
+from tests.integration.langgraph_store.conftest import new_store
+from tests.integration.langgraph_store.upstream.test_async_store import test_large_batches as large_batches
+
+
+async def _seconds(request: Any, store: Any) -> float:
+    started = time.perf_counter()
+    await large_batches(request, store)  # asserts that all 6,000 operations returned
+    return time.perf_counter() - started
+
+
+async def test_large_batches_against_in_memory_store(request: Any) -> None:
+    ours = new_store(index=False)
+    reference = await _seconds(request, InMemoryStore())
+    mine = await _seconds(request, ours)
+    print(
+        f"[langgraph-store] 6,000-op batch test: InMemoryStore {reference:.2f} s, "
+        f"MemFuseStore {mine:.2f} s, ratio {mine / reference:.1f}x"
+    )
+    assert ours.list_namespaces(prefix=("test",)) == [
+        ns for ns in [("test", "foo", "bar", "baz", "0"), ("test", "foo", "bar", "baz", "1")] if ours.search(ns)
+    ]
