@@ -26,7 +26,7 @@ from memfuse_memory.embedding.base import Embedder
 from memfuse_memory.engine.components import Buffers, Components, open_components
 from memfuse_memory.engine.search import reply
 from memfuse_memory.engine.stats import engine_stats
-from memfuse_memory.errors import MemFuseError, ServiceClosedError
+from memfuse_memory.errors import InvalidInputError, MemFuseError, ServiceClosedError
 from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.models import QueryRequest, iso
 from memfuse_memory.storage import dirlock
@@ -323,14 +323,23 @@ class Engine:
     # -- reads --------------------------------------------------------------------------------
 
     @_counted
-    def export_messages(self, *, user_id: str | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
-        """Every stored message (of a user, of a session) in the order added, lossless."""
+    def export_messages(
+        self, *, user_id: str = "default", session_id: str | None = None, all_users: bool = False
+    ) -> dict[str, Any]:
+        """A user's stored messages (of one session, if given) in the order added, lossless.
+
+        Every user's messages only when asked for explicitly (``all_users=True``, no ``user_id``).
+        """
         parts = self._running()
-        if user_id is not None:
-            check_id(user_id, "user_id", self.config.limits)
+        if not isinstance(all_users, bool):
+            raise InvalidInputError(f"all_users must be a bool, not {type(all_users).__name__}")
+        if all_users and user_id != "default":
+            raise InvalidInputError("pass either user_id or all_users=True, not both")
+        user = None if all_users else check_id(user_id, "user_id", self.config.limits)
         if session_id is not None:
             check_id(session_id, "session_id", self.config.limits)
-        return [m.to_dict() for m in parts.store.export(user_id=user_id, session_id=session_id)]
+        messages = [m.to_dict() for m in parts.store.export(user_id=user, session_id=session_id)]
+        return reply({"messages": messages, "total": len(messages)})
 
     @_counted
     def list_users(self) -> list[str]:

@@ -69,7 +69,7 @@ def main(rounds: int) -> None:
         for thread in threads:
             thread.join()
     check = open_service(data_dir, vectors)
-    stored = {m["id"] for m in check.export_messages(user_id="default", session_id="live")}
+    stored = {m["id"] for m in check.export_messages(user_id="default", session_id="live")["data"]["messages"]}
     check.close()
     lost = len(set(acknowledged) - stored)
     print(
