@@ -23,6 +23,29 @@ from memfuse_memory.models import QueryRequest, Role, Round, Scope, StoredMessag
 DEFAULT_SESSION = "default"
 MAX_METADATA_DEPTH = 100
 _FORBIDDEN_ID = re.compile(r"[\x00-\x1f\x7f/\\]")
+MAX_COUNT = 1_000_000  # the largest top_k or limit accepted (far above what any store returns at once)
+MAX_TIMEOUT_SECONDS = 7 * 86_400.0  # the longest finite timeout accepted (None means no deadline)
+
+
+def check_count(value: Any, what: str, *, optional: bool = False) -> int | None:
+    """A positive int up to :data:`MAX_COUNT` (or None when ``optional``); bools are not counts."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_COUNT:
+        allowed = " or None" if optional else ""
+        raise InvalidQueryError(f"{what} must be an integer from 1 to {MAX_COUNT}{allowed}, got {value!r}")
+    return value
+
+
+def check_timeout(value: Any, what: str = "timeout") -> float | None:
+    """None (no deadline) or a finite number of seconds from 0 to :data:`MAX_TIMEOUT_SECONDS`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"{what} must be a number of seconds or None, not {type(value).__name__}")
+    if not (math.isfinite(value) and 0 <= value <= MAX_TIMEOUT_SECONDS):
+        raise InvalidInputError(f"{what} must be from 0 to {MAX_TIMEOUT_SECONDS:g} seconds or None, got {value!r}")
+    return float(value)
 
 
 def parse_time(value: Any, what: str) -> datetime:
@@ -218,8 +241,7 @@ def validate_query_options(
     if defaults is not None:
         sort_by = defaults.default_sort_by if sort_by is None else sort_by
         order = defaults.default_order if order is None else order
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
-        raise InvalidQueryError(f"top_k must be a positive integer, got {top_k!r}")
+    check_count(top_k, "top_k")
     if sort_by not in ("score", "timestamp"):
         raise InvalidQueryError(f"sort_by must be 'score' or 'timestamp', got {sort_by!r}")
     if order not in ("asc", "desc"):
@@ -314,8 +336,7 @@ def validate_updates(message_ids: Any, new_messages: Any, user_id: str, limits: 
 
 def validate_session_read(limit: Any, order: Any, buffer_only: Any) -> None:
     """The options of ``get_messages_by_session``."""
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
-        raise InvalidQueryError(f"limit must be a positive integer or None, got {limit!r}")
+    check_count(limit, "limit", optional=True)
     if order not in ("asc", "desc"):
         raise InvalidQueryError(f"order must be 'asc' or 'desc', got {order!r}")
     if buffer_only is not None and not isinstance(buffer_only, bool):

@@ -37,6 +37,7 @@ from memfuse_memory.storage.vector_store import VectorStore
 from memfuse_memory.tokens import TokenCounter
 from memfuse_memory.validation import (
     check_id,
+    check_timeout,
     scope_of,
     validate_batch,
     validate_message_ids,
@@ -144,6 +145,7 @@ class Engine:
         that fails leaves the data pending in the message store; the next start re-indexes it,
         so closing never loses an acknowledged message.
         """
+        timeout = check_timeout(timeout)
         with self._state_lock:
             if self._state != "running" or self._parts is None:
                 self._state = "closed"
@@ -282,8 +284,10 @@ class Engine:
 
     @_counted
     def flush_all(self, timeout: float | None = None) -> dict[str, Any]:
-        """Return once everything added so far is embedded and stored."""
-        return reply(self._running().writes.flush(timeout))
+        """Return once everything added so far is embedded and stored (``timeout`` seconds at most;
+        None waits as long as it takes)."""
+        parts = self._running()
+        return reply(parts.writes.flush(check_timeout(timeout)))
 
     @_counted
     def delete_session(self, session_id: str, *, user_id: str = "default") -> dict[str, Any]:

@@ -135,14 +135,25 @@ MESSAGE = st.one_of(
 MESSAGES = st.one_of(
     st.lists(MESSAGE, min_size=1, max_size=4), st.lists(MESSAGE, max_size=4), st.just("not a list"), st.none(), MESSAGE
 )
+HUGE = st.sampled_from([2**31, 2**63, 2**63 - 1, 2**64, 10**30])
 TOP_K = st.one_of(
     st.integers(1, 20),
     st.integers(1, 20),
     st.integers(min_value=-3, max_value=10**30),
+    HUGE,
     st.booleans(),
     st.floats(),
     st.none(),
     st.just("5"),
+)
+TIMEOUT = st.one_of(
+    st.just(30),
+    st.none(),
+    st.floats(),
+    st.just("1"),
+    st.booleans(),
+    HUGE,
+    st.integers(-3, -1),
 )
 SORT = st.one_of(st.none(), st.sampled_from(["score", "timestamp", "length", ""]))
 ORDER = st.one_of(st.none(), st.sampled_from(["asc", "desc", "up"]))
@@ -166,12 +177,18 @@ OPS = st.one_of(
     st.tuples(st.just("query"), GOOD_TEXT, st.integers(1, 20), GOOD_USER, SESSIONS, SORT, ORDER, FILTER, TIMES, TIMES),
     st.tuples(st.just("add_batch"), st.one_of(st.lists(MESSAGES, max_size=3), st.none()), SESSIONS, USERS),
     st.tuples(st.just("query"), CONTENT, TOP_K, USERS, SESSIONS, SORT, ORDER, FILTER, TIMES, TIMES),
-    st.tuples(st.just("history"), SESSIONS, USERS, st.one_of(st.none(), st.integers(-2, 5), st.just(True)), ORDER),
+    st.tuples(
+        st.just("history"),
+        SESSIONS,
+        USERS,
+        st.one_of(st.none(), st.integers(-2, 5), st.just(True), HUGE, st.floats(), st.just("3")),
+        ORDER,
+    ),
     st.tuples(st.just("delete_session"), SESSIONS, USERS),
     st.tuples(st.just("delete_messages"), st.lists(st.integers(0, 50), max_size=3), st.lists(IDS, max_size=2), USERS),
     st.tuples(st.just("export"), st.one_of(st.none(), USERS), st.one_of(st.none(), SESSIONS)),
     st.tuples(st.just("list_sessions"), USERS),
-    st.tuples(st.just("flush")),
+    st.tuples(st.just("flush"), TIMEOUT),
 )
 
 
@@ -301,7 +318,7 @@ def run_op(api: Api, model: Model, op: tuple[Any, ...]) -> None:
                 counts[row["session_id"]] = counts.get(row["session_id"], 0) + 1
         assert {s["session_id"]: s["messages"] for s in reply["sessions"]} == counts
     else:
-        api("flush_all", 30)
+        api("flush_all", op[1])
 
 
 def files_outside(root: Path, data_dir: Path) -> list[Path]:
