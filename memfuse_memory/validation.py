@@ -91,25 +91,35 @@ def check_id(value: Any, what: str, limits: LimitsConfig, error: type[Exception]
     return value
 
 
-def too_deep(value: Any, limit: int = MAX_METADATA_DEPTH) -> bool:
-    """Whether dicts and lists nest deeper than ``limit``; iterative, so any depth is safe to check.
+def json_size_problem(value: Any, max_bytes: int, depth_limit: int = MAX_METADATA_DEPTH) -> str | None:
+    """Why ``value`` cannot be accepted as JSON of at most ``max_bytes`` (None when it can).
 
-    JSON encoding and decoding recurse, so a deeper value could be accepted by one call stack
-    and then fail to read back on a deeper one.
+    The walk is iterative (any depth is safe) and counts a lower bound of the JSON size as it
+    goes, stopping as soon as it passes ``max_bytes``: its time is linear in the object's size
+    and bounded by ``max_bytes``, even when shared references would make the tree exponential
+    (``[n, n]`` nested 40 levels). Depth is bounded because JSON encoding and decoding recurse.
     """
+    budget = max_bytes
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
+        budget -= 1
+        if isinstance(item, str):
+            budget -= len(item)
+        elif isinstance(item, Mapping | list | tuple):
+            if depth > depth_limit:
+                return f"nests deeper than {depth_limit} levels"
+            budget -= len(item)
+            if budget < 0:
+                break
+            if isinstance(item, Mapping):
+                budget -= sum(len(key) if isinstance(key, str) else 1 for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+        if budget < 0:
+            break
+    return f"is larger than {max_bytes} bytes as JSON" if budget < 0 else None
 
 
 def _encodable(text: str) -> bool:
@@ -184,8 +194,9 @@ def validate_round(
         if message_id in seen:
             raise InvalidMessageError(f"{where}.id {message_id!r} appears twice in one round")
         seen.add(message_id)
-        if too_deep(message.metadata):
-            raise InvalidMessageError(f"{where}.metadata nests deeper than {MAX_METADATA_DEPTH} levels")
+        problem = json_size_problem(message.metadata, limits.max_metadata_bytes)
+        if problem is not None:
+            raise InvalidMessageError(f"{where}.metadata {problem}")
         try:
             created = stamp if message.created_at is None else parse_time(message.created_at, f"{where}.created_at")
             meta_json = json.dumps(message.metadata, allow_nan=False, ensure_ascii=False)
@@ -257,14 +268,17 @@ def validate_query_options(
             raise InvalidQueryError(
                 f"metadata_filter must be a dict of key: value, not {type(metadata_filter).__name__}"
             )
-        if too_deep(metadata_filter):
-            raise InvalidQueryError(f"metadata_filter nests deeper than {MAX_METADATA_DEPTH} levels")
+        problem = json_size_problem(metadata_filter, limits.max_metadata_bytes)
+        if problem is not None:
+            raise InvalidQueryError(f"metadata_filter {problem}")
         try:
             filter_json = (
                 json.dumps(dict(metadata_filter), sort_keys=True, allow_nan=False) if metadata_filter else None
             )
         except (TypeError, ValueError) as exc:
             raise InvalidQueryError(f"metadata_filter must be JSON values: {exc}") from exc
+        if filter_json is not None and len(filter_json) > limits.max_metadata_bytes:
+            raise InvalidQueryError(f"metadata_filter is larger than {limits.max_metadata_bytes} bytes as JSON")
     try:
         since_us = None if since is None else to_micros(parse_time(since, "since"))
         until_us = None if until is None else to_micros(parse_time(until, "until"))
