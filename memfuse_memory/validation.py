@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,6 +24,9 @@ from memfuse_memory.models import QueryRequest, Role, Round, Scope, StoredMessag
 DEFAULT_SESSION = "default"
 MAX_METADATA_DEPTH = 100
 _FORBIDDEN_ID = re.compile(r"[\x00-\x1f\x7f/\\]")
+# format characters (zero-width, BOM, bidi controls such as U+202E) and line/paragraph separators:
+# they would make distinct ids look identical; ids are compared exactly, without normalisation
+_INVISIBLE = frozenset({"Cf", "Zl", "Zp"})
 MAX_COUNT = 1_000_000  # the largest top_k or limit accepted (far above what any store returns at once)
 MAX_TIMEOUT_SECONDS = 7 * 86_400.0  # the longest finite timeout accepted (None means no deadline)
 
@@ -86,6 +90,8 @@ def check_id(value: Any, what: str, limits: LimitsConfig, error: type[Exception]
         raise error(f"{what} is longer than {limits.max_id_chars} characters")
     if _FORBIDDEN_ID.search(value):
         raise error(f"{what} must not contain path separators or control characters: {value!r}")
+    if any(unicodedata.category(char) in _INVISIBLE for char in value):
+        raise error(f"{what} must not contain invisible or bidi-control characters: {value!r}")
     if not _encodable(value):
         raise error(f"{what} is not valid Unicode (lone surrogate): {value!r}")
     return value
@@ -147,6 +153,14 @@ class MessageIn(BaseModel):
     def _content_is_text(cls, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"content must be a string, not {type(value).__name__}")
+        return value
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _time_is_not_bool(cls, value: Any) -> Any:
+        # one rule with since/until (parse_time): True is not the epoch second 1
+        if isinstance(value, bool):
+            raise ValueError("created_at must be a datetime, ISO 8601 string or epoch seconds, not a bool")
         return value
 
 
