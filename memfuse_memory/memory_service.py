@@ -18,15 +18,15 @@ from memfuse_memory.config import RetryConfig
 from memfuse_memory.errors import StorageError, StorageUnavailableError
 from memfuse_memory.models import QueryRequest
 from memfuse_memory.resilience import CircuitBreaker, call_with_retry
-from memfuse_memory.storage.message_store import MessageStore
-from memfuse_memory.storage.vector_store import VectorFilter, VectorHit, VectorItem, VectorStore
+from memfuse_memory.storage.base import MessageStoreProtocol
+from memfuse_memory.storage.vector_store import VectorHit, VectorItem, VectorStore
 
 
 class MemoryService:
     """Persists buffered chunks and queries the durable stores."""
 
-    def __init__(self, messages: MessageStore, vectors: VectorStore, retry: RetryConfig) -> None:
-        self.messages = messages
+    def __init__(self, store: MessageStoreProtocol, vectors: VectorStore, retry: RetryConfig) -> None:
+        self.store = store
         self.vectors = vectors
         self.retry = retry
         self.vector_breaker = CircuitBreaker(
@@ -35,7 +35,7 @@ class MemoryService:
         self.chunks_stored_since_start = 0
         self.failed_writes = 0
 
-    def store(self, entries: Sequence[HybridEntry]) -> list[str]:
+    def persist(self, entries: Sequence[HybridEntry]) -> list[str]:
         """Write the entries' vectors, then mark their rounds stored; return the round ids.
 
         Rounds deleted meanwhile (by another process sharing the stores) lose the vectors just
@@ -54,7 +54,7 @@ class MemoryService:
             self.failed_writes += 1
             raise
         round_ids = [entry.round.id for entry in entries]
-        gone = set(self.messages.mark_stored(round_ids))
+        gone = set(self.store.mark_stored(round_ids))
         for user_id in {entry.round.scope.user_id for entry in entries if entry.round.id in gone}:
             self.delete_vectors(
                 user_id, None, [e.round.id for e in entries if e.round.id in gone and e.round.scope.user_id == user_id]
@@ -64,7 +64,7 @@ class MemoryService:
 
     def query_vectors(self, vector: np.ndarray, request: QueryRequest, limit: int) -> list[VectorHit]:
         """Nearest stored chunks in the request's scope (one attempt: a query never waits on backoff)."""
-        where = VectorFilter(request.user_id, request.session_id, request.agent_id, request.since, request.until)
+        where = request.scope
         return call_with_retry(
             lambda: self.vectors.query(vector, where, limit), breaker=self.vector_breaker, config=self.retry, attempts=1
         )
@@ -76,7 +76,7 @@ class MemoryService:
         other rankings instead of failing with a backend's own exception.
         """
         try:
-            return self.messages.keyword_search(request, limit)
+            return self.store.keyword_search(request, limit)
         except StorageError:
             raise
         except Exception as exc:
@@ -92,9 +92,10 @@ class MemoryService:
             operation = lambda: self.vectors.delete_session(user_id, session_id)  # noqa: E731
         call_with_retry(operation, breaker=self.vector_breaker, config=self.retry)
 
-    def stats(self) -> dict[str, object]:
+    def stats(self, *, with_counts: bool = True) -> dict[str, object]:
+        """Write counters and the breaker; the store's counts too unless told not to (they read it)."""
         return {
-            **self.messages.counts(),
+            **(self.store.counts() if with_counts else {}),
             "chunks_stored_since_start": self.chunks_stored_since_start,
             "failed_writes": self.failed_writes,
             "vector_store_breaker": self.vector_breaker.stats(),

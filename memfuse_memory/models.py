@@ -1,4 +1,5 @@
-"""Data models: validated messages and rounds, the scope they live in, chunks and query hits.
+"""Data models: validated messages and rounds, the scope they live in, chunks and query hits
+(checking what callers pass is :mod:`memfuse_memory.validation`).
 
 Timestamps are timezone-aware UTC datetimes everywhere inside; the store keeps them as integer
 microseconds so sorting is exact, and replies render them as ISO 8601 strings.
@@ -7,24 +8,18 @@ microseconds so sorting is exact, and replies render them as ISO 8601 strings.
 from __future__ import annotations
 
 import json
-import math
-import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from memfuse_memory.scope import Scope, ScopeFilter
 
-from memfuse_memory.config import LimitsConfig
-from memfuse_memory.errors import InvalidMessageError, InvalidQueryError, InvalidScopeError
+__all__ = ["Chunk", "Hit", "QueryRequest", "Round", "Scope", "ScopeFilter", "StoredMessage"]
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
-
-_FORBIDDEN_ID = re.compile(r"[\x00-\x1f\x7f/\\]")
-MAX_METADATA_DEPTH = 100
 
 
 def new_id() -> str:
@@ -43,115 +38,9 @@ def from_micros(micros: int) -> datetime:
     return datetime.fromtimestamp(micros // 1_000_000, tz=UTC).replace(microsecond=micros % 1_000_000)
 
 
-def parse_time(value: Any, what: str) -> datetime:
-    """Accept an aware/naive datetime (naive = UTC), an ISO 8601 string or epoch seconds."""
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, bool):
-        raise ValueError(f"{what} must be a datetime, ISO 8601 string or epoch seconds, not a bool")
-    elif isinstance(value, int | float):
-        if not math.isfinite(value):
-            raise ValueError(f"{what} must be finite")
-        try:
-            moment = datetime.fromtimestamp(value, tz=UTC)
-        except (OverflowError, OSError, ValueError) as exc:
-            raise ValueError(f"{what} is out of range: {value!r}") from exc
-    elif isinstance(value, str):
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-        except ValueError as exc:
-            raise ValueError(f"{what} is not an ISO 8601 time: {value!r}") from exc
-    else:
-        raise ValueError(f"{what} must be a datetime, ISO 8601 string or epoch seconds, not {type(value).__name__}")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError(f"{what} is out of range in UTC: {value!r}") from exc
-
-
 def iso(moment: datetime) -> str:
     """ISO 8601 rendering used in every reply."""
     return moment.isoformat().replace("+00:00", "Z")
-
-
-def check_id(value: Any, what: str, limits: LimitsConfig, error: type[Exception] = InvalidScopeError) -> str:
-    """Validate a user/agent/session/message id: a short printable string that cannot name a path."""
-    if not isinstance(value, str):
-        raise error(f"{what} must be a string, not {type(value).__name__}")
-    if not value or value.strip() != value or value in {".", ".."}:
-        raise error(f"{what} must be non-empty, without surrounding spaces, and not '.' or '..': {value!r}")
-    if len(value) > limits.max_id_chars:
-        raise error(f"{what} is longer than {limits.max_id_chars} characters")
-    if _FORBIDDEN_ID.search(value):
-        raise error(f"{what} must not contain path separators or control characters: {value!r}")
-    if not _encodable(value):
-        raise error(f"{what} is not valid Unicode (lone surrogate): {value!r}")
-    return value
-
-
-def too_deep(value: Any, limit: int = MAX_METADATA_DEPTH) -> bool:
-    """Whether dicts and lists nest deeper than ``limit``; iterative, so any depth is safe to check.
-
-    JSON encoding and decoding recurse, so a deeper value could be accepted by one call stack
-    and then fail to read back on a deeper one.
-    """
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    """Who a record belongs to. ``agent_id`` None means no agent."""
-
-    user_id: str
-    session_id: str
-    agent_id: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str | None, str]:
-        """Hashable identity of a conversation: one RoundBuffer queue each."""
-        return (self.user_id, self.agent_id, self.session_id)
-
-
-class MessageIn(BaseModel):
-    """A message as callers give it; validated, then stored as :class:`StoredMessage`."""
-
-    model_config = ConfigDict(extra="forbid", strict=False)
-
-    role: Role
-    content: str
-    id: str | None = None
-    name: str | None = None
-    created_at: datetime | str | float | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("content", mode="before")
-    @classmethod
-    def _content_is_text(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            raise ValueError(f"content must be a string, not {type(value).__name__}")
-        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,76 +111,6 @@ class Hit:
     retrieved_by: list[str] = field(default_factory=list)
 
 
-def validate_round(
-    messages: Any,
-    scope: Scope,
-    limits: LimitsConfig,
-    *,
-    now: datetime | None = None,
-    round_id: str | None = None,
-) -> Round:
-    """Validate one ``messages`` list into a :class:`Round`; raise InvalidMessageError naming the problem."""
-    if isinstance(messages, Mapping | BaseModel) or not isinstance(messages, Sequence) or isinstance(messages, str):
-        raise InvalidMessageError(f"messages must be a list of messages, not {type(messages).__name__}")
-    if not messages:
-        raise InvalidMessageError("messages must not be empty")
-    if len(messages) > limits.max_messages_per_round:
-        raise InvalidMessageError(
-            f"a round holds at most {limits.max_messages_per_round} messages, got {len(messages)}"
-        )
-    stamp = now or datetime.now(UTC)
-    rid = round_id or new_id()
-    stored: list[StoredMessage] = []
-    seen: set[str] = set()
-    for index, raw in enumerate(messages):
-        where = f"messages[{index}]"
-        data = raw.model_dump() if isinstance(raw, BaseModel) else raw
-        if not isinstance(data, Mapping):
-            raise InvalidMessageError(f"{where} must be a dict with role and content, not {type(raw).__name__}")
-        try:
-            message = MessageIn.model_validate(dict(data))
-        except ValidationError as exc:
-            detail = "; ".join(f"{where}.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-            raise InvalidMessageError(detail) from exc
-        content = message.content
-        if len(content) > limits.max_content_chars:
-            raise InvalidMessageError(f"{where}.content is longer than {limits.max_content_chars} characters")
-        if "\x00" in content or not _encodable(content):
-            raise InvalidMessageError(f"{where}.content holds a NUL character or invalid Unicode")
-        if message.name is not None:
-            check_id(message.name, f"{where}.name", limits, InvalidMessageError)
-        message_id = (
-            new_id() if message.id is None else check_id(message.id, f"{where}.id", limits, InvalidMessageError)
-        )
-        if message_id in seen:
-            raise InvalidMessageError(f"{where}.id {message_id!r} appears twice in one round")
-        seen.add(message_id)
-        if too_deep(message.metadata):
-            raise InvalidMessageError(f"{where}.metadata nests deeper than {MAX_METADATA_DEPTH} levels")
-        try:
-            created = stamp if message.created_at is None else parse_time(message.created_at, f"{where}.created_at")
-            meta_json = json.dumps(message.metadata, allow_nan=False, ensure_ascii=False)
-        except (TypeError, ValueError) as exc:
-            raise InvalidMessageError(f"{where}: {exc}") from exc
-        if not _encodable(meta_json):
-            raise InvalidMessageError(f"{where}.metadata holds invalid Unicode")
-        if len(meta_json.encode("utf-8")) > limits.max_metadata_bytes:
-            raise InvalidMessageError(f"{where}.metadata is larger than {limits.max_metadata_bytes} bytes as JSON")
-        stored.append(
-            StoredMessage(
-                id=message_id,
-                role=message.role,
-                content=content,
-                name=message.name,
-                created_at=created,
-                metadata=json.loads(meta_json),
-                scope=scope,
-                round_id=rid,
-            )
-        )
-    return Round(id=rid, scope=scope, messages=stored)
-
-
 @dataclass(frozen=True, slots=True)
 class QueryRequest:
     """A validated query; also the cache key (every field changes the answer)."""
@@ -311,70 +130,10 @@ class QueryRequest:
     def filter_dict(self) -> dict[str, Any]:
         return json.loads(self.metadata_filter) if self.metadata_filter else {}
 
-
-def validate_query(
-    query: Any,
-    top_k: Any,
-    *,
-    user_id: Any,
-    session_id: Any,
-    agent_id: Any,
-    sort_by: Any,
-    order: Any,
-    metadata_filter: Any,
-    since: Any,
-    until: Any,
-    limits: LimitsConfig,
-) -> QueryRequest:
-    """Check every query argument; raise InvalidQueryError or InvalidScopeError naming the bad one."""
-    if not isinstance(query, str) or not query.strip():
-        raise InvalidQueryError("query must be a non-empty string")
-    if len(query) > limits.max_content_chars or "\x00" in query or not _encodable(query):
-        raise InvalidQueryError("query is too long, or holds a NUL character or invalid Unicode")
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
-        raise InvalidQueryError(f"top_k must be a positive integer, got {top_k!r}")
-    if sort_by not in ("score", "timestamp"):
-        raise InvalidQueryError(f"sort_by must be 'score' or 'timestamp', got {sort_by!r}")
-    if order not in ("asc", "desc"):
-        raise InvalidQueryError(f"order must be 'asc' or 'desc', got {order!r}")
-    check_id(user_id, "user_id", limits)
-    if session_id is not None:
-        check_id(session_id, "session_id", limits)
-    if agent_id is not None:
-        check_id(agent_id, "agent_id", limits)
-    filter_json: str | None = None
-    if metadata_filter is not None:
-        if not isinstance(metadata_filter, Mapping):
-            raise InvalidQueryError(
-                f"metadata_filter must be a dict of key: value, not {type(metadata_filter).__name__}"
-            )
-        if too_deep(metadata_filter):
-            raise InvalidQueryError(f"metadata_filter nests deeper than {MAX_METADATA_DEPTH} levels")
-        try:
-            filter_json = (
-                json.dumps(dict(metadata_filter), sort_keys=True, allow_nan=False) if metadata_filter else None
-            )
-        except (TypeError, ValueError) as exc:
-            raise InvalidQueryError(f"metadata_filter must be JSON values: {exc}") from exc
-    try:
-        since_us = None if since is None else to_micros(parse_time(since, "since"))
-        until_us = None if until is None else to_micros(parse_time(until, "until"))
-    except ValueError as exc:
-        raise InvalidQueryError(str(exc)) from exc
-    if since_us is not None and until_us is not None and since_us > until_us:
-        raise InvalidQueryError("since must not be later than until")
-    return QueryRequest(
-        text=query,
-        top_k=top_k,
-        user_id=user_id,
-        session_id=session_id,
-        agent_id=agent_id,
-        sort_by=sort_by,
-        order=order,
-        metadata_filter=filter_json,
-        since=since_us,
-        until=until_us,
-    )
+    @property
+    def scope(self) -> ScopeFilter:
+        """The records this query may see, as every store filters them."""
+        return ScopeFilter(self.user_id, self.session_id, self.agent_id, self.since, self.until)
 
 
 def matches_filter(metadata: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:

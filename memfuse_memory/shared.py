@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import atexit
 import threading
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from memfuse_memory.blocking import BlockingBufferService
 from memfuse_memory.config import MemFuseConfig, load_config
@@ -56,26 +55,6 @@ def resolve_service(
             return service
         return service.engine
     return shared_engine(config, data_dir=data_dir)
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """One engine seen through both APIs: ``sync`` for blocking calls, ``aio`` for native async ones."""
-
-    engine: Engine
-    sync: BlockingBufferService
-    aio: BufferService
-
-    @classmethod
-    def open(
-        cls,
-        service: ServiceLike | None = None,
-        config: ConfigLike | None = None,
-        data_dir: str | Path | None = None,
-    ) -> Self:
-        """The given service's engine, or the process-wide shared engine of ``config`` / ``data_dir``."""
-        engine = resolve_service(service, config, data_dir)
-        return cls(engine, BlockingBufferService(engine), BufferService(engine))
 
 
 @atexit.register

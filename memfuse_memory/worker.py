@@ -1,8 +1,8 @@
 """The background index worker: embeds buffered chunks in batches and flushes the HybridBuffer.
 
-It runs on its own thread, so embedding never runs on an event loop and never while the buffer
-lock is held: it snapshots pending chunks under the lock, embeds without it, then installs the
-vectors under the lock. Failures are retried with backoff (see :mod:`memfuse_memory.resilience`);
+It runs on its own thread, so embedding never runs on an event loop and never while a buffer
+lock is held: it takes the next batch from the WriteBuffer, embeds it, then installs the
+vectors (each one WriteBuffer intent). Failures are retried with backoff (see :mod:`memfuse_memory.resilience`);
 after that the work stays pending and is tried again later, and waiting flushers are told.
 
 Processes sharing one message store also adopt each other's orphans: a round that stays pending
@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Collection
 
 from memfuse_memory.buffer.hybrid_buffer import HybridEntry
-from memfuse_memory.buffer.round_buffer import ScopeKey
 from memfuse_memory.buffer.write_buffer import WriteBuffer
 from memfuse_memory.config import RetryConfig
 from memfuse_memory.embedding.base import Embedder
 from memfuse_memory.errors import EmbeddingError, FlushTimeoutError, MemFuseError, StorageUnavailableError
 from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.metrics import LatencyRecorder
+from memfuse_memory.models import Scope
 from memfuse_memory.resilience import CircuitBreaker, backoff_delay, call_with_retry
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ class IndexWorker:
         self.embed_breaker = CircuitBreaker(
             "embedding model", retry.breaker_failure_threshold, retry.breaker_reset_seconds
         )
-        self._cond = write_buffer.changed
+        self._cond = threading.Condition()
+        write_buffer.subscribe(self.wake)
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._flush_requested = 0
@@ -94,6 +95,11 @@ class IndexWorker:
         if self._thread is not None:
             self._thread.join()
 
+    def wake(self) -> None:
+        """Something changed in the buffers: look for work, and let waiters re-check."""
+        with self._cond:
+            self._cond.notify_all()
+
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -102,13 +108,11 @@ class IndexWorker:
 
     def wait_stored(self, round_ids: Collection[str], timeout: float | None) -> None:
         """Block until none of ``round_ids`` is buffered (a full flush is requested)."""
-        hybrid = self._buffer.hybrid_buffer
-        self._wait(lambda: not any(hybrid.contains(rid) for rid in round_ids), timeout, flush=True)
+        self._wait(lambda: not self._buffer.holds_any(round_ids), timeout, flush=True)
 
     def wait_caught_up(self, timeout: float | None) -> None:
         """Block until every buffered chunk is embedded and the HybridBuffer is within max_size."""
-        hybrid = self._buffer.hybrid_buffer
-        self._wait(lambda: not hybrid.pending_chunks(1) and not hybrid.due(False), timeout, flush=False)
+        self._wait(lambda: not self._buffer.has_work(), timeout, flush=False)
 
     def _wait(self, done: Callable[[], bool], timeout: float | None, *, flush: bool) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -135,8 +139,7 @@ class IndexWorker:
     def _work_waiting(self) -> bool:
         if time.monotonic() < self._retry_at:
             return False
-        hybrid = self._buffer.hybrid_buffer
-        return self._flush_served < self._flush_requested or bool(hybrid.pending_chunks(1)) or bool(hybrid.due(False))
+        return self._flush_served < self._flush_requested or self._buffer.has_work()
 
     def _run(self) -> None:
         next_idle_check = time.monotonic() + self._tick
@@ -148,10 +151,10 @@ class IndexWorker:
                     return
                 request = self._flush_requested
                 wanted = self._flush_served < request
-            idle: set[ScopeKey] | None = None
+            idle: set[Scope] | None = None
             if time.monotonic() >= next_idle_check:
                 next_idle_check = time.monotonic() + self._tick
-                idle = self._buffer.idle_keys(self._idle_seconds) or None
+                idle = self._buffer.transfer_idle(self._idle_seconds) or None
                 if time.monotonic() >= self._next_orphan_check:
                     self._next_orphan_check = time.monotonic() + self._orphan_every
                     self._adopt_orphans()
@@ -163,7 +166,7 @@ class IndexWorker:
                 if idle:
                     self._buffer.forget_idle(idle)
                 with self._cond:
-                    if not self._buffer.hybrid_buffer.pending_chunks(1):
+                    if not self._buffer.embedding_pending():
                         self._flush_served = max(self._flush_served, request)
                     self._cond.notify_all()
 
@@ -178,25 +181,23 @@ class IndexWorker:
 
     def _adopt_orphans(self) -> None:
         try:
-            pending = self._memory.messages.pending_round_ids()
+            pending = self._memory.store.pending_round_ids()
             mine = {rid for rid in pending if self._buffer.location(rid) != "storage"}
             adopt, self._suspects = orphans(pending, mine, self._suspects)
-            rounds = self._memory.messages.rounds_by_id(sorted(adopt)) if adopt else []
+            rounds = self._memory.store.rounds_by_id(sorted(adopt)) if adopt else []
         except MemFuseError as exc:
             log.warning("orphan check skipped: %s", exc)
             return
-        for round_ in rounds:
-            if self._buffer.location(round_.id) == "storage":
-                self._buffer.recover(round_)
-                self.adopted_rounds += 1
+        adopted = [round_ for round_ in rounds if self._buffer.location(round_.id) == "storage"]
+        self._buffer.recover(adopted)
+        self.adopted_rounds += len(adopted)
         if rounds:
             log.info("adopted %d round(s) left pending by another process", len(rounds))
 
     def _embed_batch(self) -> bool:
         """Embed the oldest batch of pending chunks; False when it failed. One batch per pass, so
         rounds flush between batches and a burst of adds never holds the HybridBuffer back."""
-        with self._cond:
-            chunks = self._buffer.hybrid_buffer.pending_chunks(self._batch_size)
+        chunks = self._buffer.next_embedding_batch(self._batch_size)
         if not chunks:
             return True
         texts = [chunk.text for chunk in chunks]
@@ -213,32 +214,28 @@ class IndexWorker:
         except EmbeddingError as exc:
             self._fail(exc)
             return False
-        with self._cond:
-            self._buffer.hybrid_buffer.set_vectors(chunks, vectors)
-            self.embedded_chunks += len(chunks)
-            self.embed_batches += 1
-            self.embed_latency.since(started)
-            self._cond.notify_all()
+        self._buffer.install_vectors(chunks, vectors)
+        self.embedded_chunks += len(chunks)
+        self.embed_batches += 1
+        self.embed_latency.since(started)
         self._on_change({chunk.scope.user_id for chunk in chunks})
         return True
 
-    def _flush(self, everything: bool, idle: set[ScopeKey] | None) -> bool:
+    def _flush(self, everything: bool, idle: set[Scope] | None) -> bool:
         with self._storage_lock:
-            entries: list[HybridEntry] = self._buffer.due(everything, idle)
+            entries: list[HybridEntry] = self._buffer.due(everything, idle or ())
             if not entries:
                 return True
             started = time.perf_counter()
             try:
-                round_ids = self._memory.store(entries)
+                self._memory.persist(entries)
             except MemFuseError as exc:
                 self._fail(exc)
                 return False
             except Exception as exc:  # a store bug must not kill the worker; keep the data pending
                 self._fail(StorageUnavailableError(f"storing {len(entries)} round(s) failed: {exc}"))
                 return False
-            with self._cond:
-                self._buffer.hybrid_buffer.remove(round_ids)
-                self._cond.notify_all()
+            self._buffer.confirm_stored(entries)
             self.flush_latency.since(started)
         self._on_change({entry.round.scope.user_id for entry in entries})
         return True

@@ -51,7 +51,7 @@ def make_memory(
 
     def build(**overrides: Any) -> BlockingBufferService:
         overrides.setdefault("data_dir", tmp_path / "data")
-        service = BlockingBufferService.from_config(embedder=embedder, vector_store=vectors, **overrides)
+        service = BlockingBufferService.from_config(embedder=embedder, vector_store=vectors, **overrides).start()
         made.append(service)
         return service
 

@@ -11,9 +11,11 @@ import numpy as np
 
 from memfuse_memory.config import LimitsConfig
 from memfuse_memory.errors import EmbeddingError
-from memfuse_memory.models import QueryRequest, to_micros, validate_query
+from memfuse_memory.models import QueryRequest, to_micros
+from memfuse_memory.scope import ScopeFilter
 from memfuse_memory.storage.kv_vectors import ItemHit, ItemVector, vector_ids
-from memfuse_memory.storage.vector_store import VectorFilter, VectorHit, VectorItem
+from memfuse_memory.storage.vector_store import VectorHit, VectorItem
+from memfuse_memory.validation import validate_query
 
 _WORD = re.compile(r"\w+")
 
@@ -76,20 +78,13 @@ class MemoryVectorStore:
             for item in items:
                 bucket[item.chunk.id] = item
 
-    def query(self, vector: np.ndarray, where: VectorFilter, limit: int) -> list[VectorHit]:
+    def query(self, vector: np.ndarray, where: ScopeFilter, limit: int) -> list[VectorHit]:
         self._check()
         with self.lock:
             candidates = list(self.items.get(where.user_id, {}).values())
         hits = []
         for item in candidates:
-            scope, stamp = item.chunk.scope, to_micros(item.chunk.created_at)
-            if where.session_id is not None and scope.session_id != where.session_id:
-                continue
-            if where.agent_id is not None and scope.agent_id != where.agent_id:
-                continue
-            if where.since is not None and stamp < where.since:
-                continue
-            if where.until is not None and stamp > where.until:
+            if not where.accepts(item.chunk.scope) or not where.accepts_time(to_micros(item.chunk.created_at)):
                 continue
             hits.append(VectorHit(item.chunk.id, item.chunk.message_ids, float(item.vector @ vector)))
         return sorted(hits, key=lambda hit: -hit.similarity)[:limit]

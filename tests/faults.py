@@ -23,8 +23,9 @@ from memfuse_memory import BlockingBufferService
 from memfuse_memory.errors import StorageError
 from memfuse_memory.models import QueryRequest
 from memfuse_memory.resilience import CircuitBreaker, State
+from memfuse_memory.scope import ScopeFilter
 from memfuse_memory.storage.message_store import MessageStore
-from memfuse_memory.storage.vector_store import VectorFilter, VectorHit, VectorItem, VectorStore
+from memfuse_memory.storage.vector_store import VectorHit, VectorItem, VectorStore
 
 ErrorFactory = Callable[[str], BaseException]
 
@@ -143,7 +144,7 @@ class FaultyVectorStore:
         with self._lock:
             self.upserted.update(item.chunk.id for item in items)
 
-    def query(self, vector: np.ndarray, where: VectorFilter, limit: int) -> list[VectorHit]:
+    def query(self, vector: np.ndarray, where: ScopeFilter, limit: int) -> list[VectorHit]:
         self.faults.check("query")
         return self.inner.query(vector, where, limit)
 

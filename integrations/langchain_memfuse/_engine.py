@@ -1,22 +1,7 @@
-"""Resolve the engine an adapter runs on, and wrap it in the async and blocking services."""
+"""The LangChain adapters' connection to memfuse: the one helper every adapter uses."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from memfuse_memory.adapters import ConfigLike, Connection, ServiceLike, connect
 
-from memfuse_memory.shared import ConfigLike, ServiceLike, Services
-
-__all__ = ["ConfigLike", "ServiceLike", "Services", "connect"]
-
-
-def connect(
-    service: ServiceLike | None = None,
-    config: ConfigLike | None = None,
-    data_dir: str | Path | None = None,
-) -> Services:
-    """The given service's engine, or the process-wide shared engine of ``config``/``data_dir``.
-
-    Adapters built on the same data directory share one engine, so what a chat history writes
-    is visible at once to a retriever or a store.
-    """
-    return Services.open(service, config, data_dir)
+__all__ = ["ConfigLike", "Connection", "ServiceLike", "connect"]

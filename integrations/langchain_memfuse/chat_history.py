@@ -11,7 +11,6 @@ from langchain_core.messages import BaseMessage
 from langchain_memfuse._engine import ConfigLike, ServiceLike, connect
 from langchain_memfuse.messages import from_record, to_records
 from memfuse_memory.errors import InvalidScopeError
-from memfuse_memory.models import check_id
 
 
 class MemFuseChatMessageHistory(BaseChatMessageHistory):
@@ -56,11 +55,7 @@ class MemFuseChatMessageHistory(BaseChatMessageHistory):
         self.user_id = user_id
         self.agent_id = agent_id
         self._services = connect(service, config, data_dir)
-        limits = self._services.engine.config.limits
-        check_id(session_id, "session_id", limits)
-        check_id(user_id, "user_id", limits)
-        if agent_id is not None:
-            check_id(agent_id, "agent_id", limits)
+        self._services.check_scope(user_id=user_id, session_id=session_id, agent_id=agent_id)
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
@@ -75,13 +70,13 @@ class MemFuseChatMessageHistory(BaseChatMessageHistory):
 
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Store ``messages`` as one round (all or nothing); an empty sequence is a no-op."""
-        records = to_records(messages, self._services.engine.config.limits)
+        records = to_records(messages, self._services.limits)
         if records:
             self._services.sync.add(records, self.session_id, user_id=self.user_id, agent_id=self.agent_id)
 
     async def aadd_messages(self, messages: Sequence[BaseMessage]) -> None:
         """Store ``messages`` as one round (all or nothing), without blocking the event loop."""
-        records = to_records(messages, self._services.engine.config.limits)
+        records = to_records(messages, self._services.limits)
         if records:
             await self._services.aio.add(records, self.session_id, user_id=self.user_id, agent_id=self.agent_id)
 

@@ -21,9 +21,8 @@ from langchain_core.messages import (
     messages_from_dict,
 )
 
-from memfuse_memory.config import LimitsConfig
+from memfuse_memory.adapters import LimitsConfig, check_id
 from memfuse_memory.errors import InvalidMessageError
-from memfuse_memory.models import check_id
 
 #: LangChain message ``type`` -> memfuse role. ``remove`` (a graph instruction) is not a message.
 ROLE_OF_TYPE: dict[str, str] = {

@@ -21,11 +21,12 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from langchain_memfuse import agent_turns
-from langchain_memfuse._engine import ConfigLike, ServiceLike, Services, connect
+from langchain_memfuse._engine import ConfigLike, Connection, ServiceLike, connect
 from langchain_memfuse.messages import to_record
 from memfuse_memory import recall
+from memfuse_memory.adapters import check_id
 from memfuse_memory.errors import DuplicateMessageError, InvalidInputError, InvalidScopeError
-from memfuse_memory.models import check_id, validate_query
+from memfuse_memory.validation import validate_query
 
 TimeBound = Any  # datetime, ISO-8601 text or epoch seconds, as the engine's query accepts
 # The engine's session when none is named (what ``add`` uses for session_id=None).
@@ -120,7 +121,7 @@ class MemFuseMemoryMiddleware(AgentMiddleware):
             raise InvalidInputError(f"invalid MemFuseMemoryMiddleware settings: {exc}") from exc
         if self.settings.user_id is None and self.settings.context_user_key is None:
             raise InvalidScopeError("no user: give user_id=, or context_user_key= to read it from the runtime context")
-        self._services: Services = connect(service, config, data_dir)
+        self._services: Connection = connect(service, config, data_dir)
         self._check_settings()
 
     def _check_settings(self) -> None:

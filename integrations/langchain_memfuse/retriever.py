@@ -11,7 +11,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from langchain_memfuse._engine import ConfigLike, ServiceLike, Services, connect
+from langchain_memfuse._engine import ConfigLike, Connection, ServiceLike, connect
 from langchain_memfuse._store_legacy import KIND_KEY, NAMESPACE
 from memfuse_memory.errors import InvalidInputError, InvalidQueryError
 
@@ -58,8 +58,9 @@ def to_documents(results: list[dict[str, Any]]) -> list[Document]:
 class MemFuseRetriever(BaseRetriever):
     """Retrieve the messages of a user most relevant to a query, from every memfuse source.
 
-    Keyword (BM25) and vector (MiniLM) rankings over the RoundBuffer, the HybridBuffer and
-    storage are fused, so a message added a moment ago is found before it is embedded.
+    A keyword ranking (BM25 over every acknowledged message, the RoundBuffer's included) and a
+    vector ranking (MiniLM: the HybridBuffer and storage) are fused, so a message added a moment
+    ago is found by keyword before it is embedded.
     ``invoke(query, k=2)`` (or any other field name) overrides a setting for one call.
 
     Example:
@@ -86,7 +87,7 @@ class MemFuseRetriever(BaseRetriever):
     since: TimeBound = Field(None, description="Only messages created at or after this time.")
     until: TimeBound = Field(None, description="Only messages created at or before this time.")
 
-    _services: Services = PrivateAttr()
+    _services: Connection = PrivateAttr()
 
     def __init__(
         self,

@@ -50,19 +50,18 @@ from langchain_memfuse._store_codec import (
     to_search_item,
 )
 from langchain_memfuse._store_ttl import Started, TTLSweeper
-from memfuse_memory.engine import Engine
+from memfuse_memory.adapters import check_id
 from memfuse_memory.errors import InvalidInputError, ServiceClosedError, StorageError
-from memfuse_memory.models import check_id
 from memfuse_memory.storage.kv_query import dumps_value
 from memfuse_memory.storage.kv_store import KVRow, KVStore, KVWrite
 from memfuse_memory.storage.kv_vectors import ItemIndex, vector_ids
 
-_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
 _FIRST_POOL = 16  # vector hits asked for first; grows 4x until a page is full or the index is exhausted
 
 
-def _engine_lock(engine: Engine) -> threading.Lock:
+def _engine_lock(engine: object) -> threading.Lock:
     """One lock per engine: an item's row and its vectors are written by one put at a time."""
     with _locks_guard:
         lock = _locks.get(engine)

@@ -117,7 +117,7 @@ class Ours:
     def __init__(self, folder: Path, embedder: Embedder, overrides: dict[str, Any] | None = None) -> None:
         config = _deep_copy(overrides or {})
         config.setdefault("buffer", {}).setdefault("query", {})["max_size"] = 50
-        self._memory = BlockingBufferService.from_config(config, data_dir=folder, embedder=embedder)
+        self._memory = BlockingBufferService.from_config(config, data_dir=folder, embedder=embedder).start()
 
     def add(self, user: str, session: str, messages: list[Message]) -> None:
         self._memory.add(messages, session_id=session, user_id=user)

@@ -11,7 +11,8 @@ from memfuse_memory.blocking import BlockingBufferService
 from memfuse_memory.buffer.chunking import MessageChunkStrategy
 from memfuse_memory.config import LimitsConfig
 from memfuse_memory.embedding.base import Embedder
-from memfuse_memory.models import Scope, validate_round
+from memfuse_memory.models import Scope
+from memfuse_memory.validation import validate_round
 
 SUBJECTS = ["my garden", "the new job", "a trip to Kyoto", "our dog Rex", "the piano lessons", "a tax question"]
 

@@ -71,12 +71,25 @@ class HybridBuffer:
             entries = entries[: max(0, len(entries) - self.max_size)]
         return [entry for entry in entries if entry.embedded]
 
-    def remove(self, round_ids: Sequence[str]) -> None:
-        """Drop rounds that storage has confirmed."""
-        removed = sum(1 for rid in round_ids if self._entries.pop(rid, None) is not None)
+    def remove(self, entries: Sequence[HybridEntry]) -> None:
+        """Drop entries that storage has confirmed; an entry replaced meanwhile (its round grew)
+        stays, to be stored again."""
+        removed = 0
+        for entry in entries:
+            if self._entries.get(entry.round.id) is entry:
+                del self._entries[entry.round.id]
+                removed += 1
         if removed:
             self.flush_operations += 1
             self.flushed_rounds += removed
+
+    def replace(self, round_: Round, chunks: Sequence[Chunk]) -> bool:
+        """Swap a buffered round for a grown version of it (chunks rebuilt, vectors again to
+        compute), keeping its place in the FIFO; False when the round is not here."""
+        if round_.id not in self._entries:
+            return False
+        self._entries[round_.id] = HybridEntry(round=round_, chunks=list(chunks))
+        return True
 
     def drop(self, predicate: Callable[[Scope], bool], round_ids: Collection[str] = ()) -> list[str]:
         """Forget the rounds whose scope matches or whose id is listed (being deleted); return their ids."""

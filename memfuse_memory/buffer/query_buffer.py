@@ -106,13 +106,17 @@ class QueryBuffer:
         messages: Mapping[str, StoredMessage],
         locate: Callable[[str], str],
     ) -> list[dict[str, Any]]:
-        """Turn fused hits into results: scope re-checked, filters applied, one per message, sorted."""
+        """Turn fused hits into results: scope re-checked (internal sessions left out unless named),
+        filters applied, one per message, sorted."""
         wanted = request.filter_dict
+        scope = request.scope
         limit = min(request.top_k, self.max_size)
         chosen: list[tuple[Hit, StoredMessage]] = []
         for hit in hits:
             message = messages.get(hit.message_id)
-            if message is None or not _in_scope(message, request):
+            if message is None or not scope.accepts(message.scope):
+                continue
+            if not scope.accepts_time(to_micros(message.created_at)):
                 continue
             if wanted and not matches_filter(message.metadata, wanted):
                 continue
@@ -136,20 +140,6 @@ class QueryBuffer:
                 "invalidations": self.invalidations,
                 "query_latency_ms": self.latency.summary(),
             }
-
-
-def _in_scope(message: StoredMessage, request: QueryRequest) -> bool:
-    scope = message.scope
-    if scope.user_id != request.user_id:
-        return False
-    if request.session_id is not None and scope.session_id != request.session_id:
-        return False
-    if request.agent_id is not None and scope.agent_id != request.agent_id:
-        return False
-    stamp = to_micros(message.created_at)
-    if request.since is not None and stamp < request.since:
-        return False
-    return request.until is None or stamp <= request.until
 
 
 def _result(hit: Hit, message: StoredMessage, source: str) -> dict[str, Any]:

@@ -12,17 +12,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from memfuse_memory.models import Round
+from memfuse_memory.models import Round, Scope
 
 Trigger = Literal["tokens", "size", "flush", "idle", "delete"]
-ScopeKey = tuple[str, str | None, str]
 
 
 @dataclass(slots=True)
 class Transfer:
     """Rounds of one session leaving the RoundBuffer together."""
 
-    key: ScopeKey
+    scope: Scope
     rounds: list[Round]
     trigger: Trigger
 
@@ -35,18 +34,18 @@ class _Queue:
 
 
 class RoundBuffer:
-    """Token-based FIFO, one queue per (user, agent, session)."""
+    """Token-based FIFO, one queue per conversation (its :class:`Scope`)."""
 
     def __init__(self, max_tokens: int, max_size: int) -> None:
         self.max_tokens = max_tokens
         self.max_size = max_size
-        self._queues: OrderedDict[ScopeKey, _Queue] = OrderedDict()
+        self._queues: OrderedDict[Scope, _Queue] = OrderedDict()
         self._round_ids: set[str] = set()
         self.transfer_triggers: Counter[str] = Counter()
 
     def add(self, round_: Round, now: float) -> list[Transfer]:
         """Queue a round (``round_.tokens`` already counted); return the transfers it triggers."""
-        key = round_.scope.key
+        key = round_.scope
         queue = self._queues.setdefault(key, _Queue())
         transfers: list[Transfer] = []
         if queue.rounds and queue.tokens + round_.tokens > self.max_tokens:
@@ -63,13 +62,13 @@ class RoundBuffer:
             transfers.append(self._take(key, "tokens"))
         return transfers
 
-    def _take(self, key: ScopeKey, trigger: Trigger) -> Transfer:
+    def _take(self, key: Scope, trigger: Trigger) -> Transfer:
         queue = self._queues.pop(key)
         for round_ in queue.rounds:
             self._round_ids.discard(round_.id)
         if trigger != "delete":
             self.transfer_triggers[trigger] += 1
-        return Transfer(key=key, rounds=queue.rounds, trigger=trigger)
+        return Transfer(scope=key, rounds=queue.rounds, trigger=trigger)
 
     def flush(self, trigger: Trigger = "flush") -> list[Transfer]:
         """Transfer every session's rounds, one transfer per session."""
@@ -80,22 +79,22 @@ class RoundBuffer:
         idle = [key for key, queue in self._queues.items() if now - queue.last_write >= idle_seconds]
         return [self._take(key, "idle") for key in idle]
 
-    def drop(self, predicate_keys: Iterable[ScopeKey]) -> list[Round]:
+    def drop(self, scopes: Iterable[Scope]) -> list[Round]:
         """Forget the queues of the given sessions (they are being deleted)."""
         dropped: list[Round] = []
-        for key in list(predicate_keys):
+        for key in list(scopes):
             if key in self._queues:
                 dropped.extend(self._take(key, "delete").rounds)
         return dropped
 
-    def last_round(self, key: ScopeKey) -> Round | None:
+    def last_round(self, key: Scope) -> Round | None:
         """The newest round a session has queued, if any."""
         queue = self._queues.get(key)
         return queue.rounds[-1] if queue is not None and queue.rounds else None
 
     def grow(self, round_: Round, extra_tokens: int, now: float) -> list[Transfer]:
         """Account for messages appended to a queued round; transfer the session if now over max_tokens."""
-        key = round_.scope.key
+        key = round_.scope
         queue = self._queues[key]
         round_.tokens += extra_tokens
         queue.tokens += extra_tokens
@@ -116,7 +115,8 @@ class RoundBuffer:
                     del self._queues[key]
         self._round_ids -= round_ids
 
-    def session_keys(self) -> list[ScopeKey]:
+    def scopes(self) -> list[Scope]:
+        """The conversations with queued rounds, least recently written first."""
         return list(self._queues)
 
     def contains(self, round_id: str) -> bool:

@@ -1,177 +1,246 @@
-"""WriteBuffer: the single entry point of writes.
+"""WriteBuffer: the one owner of the RoundBuffer and the HybridBuffer (pure, no I/O).
 
-It commits each round to the durable message store, then queues it in the RoundBuffer; rounds
-that the RoundBuffer transfers are chunked and handed to the HybridBuffer, and the background
-worker is woken to embed them. One lock guards both buffers; it is never held while embedding
-or while writing to the vector store. The SQLite commit of an add does happen under it, so that
-adds, deletes and the buffers agree on one order (a commit takes well under a millisecond).
+The engine commits rounds to the message store first, then hands them here; rounds move from
+the RoundBuffer to the HybridBuffer (chunked) on transfer, the index worker takes the next
+batch to embed, installs the vectors, and confirms what storage holds. Every method is one
+intent, taken under a private lock that is never held while embedding, storing or waiting, so
+any thread (the event loop included) may call any of them. Listeners (the index worker) are
+told after each change, outside that lock. The lock order of the whole engine is written in
+:mod:`memfuse_memory.engine.components`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from memfuse_memory.buffer.chunking import ChunkStrategy
 from memfuse_memory.buffer.hybrid_buffer import HybridBuffer, HybridEntry
-from memfuse_memory.buffer.round_buffer import RoundBuffer, ScopeKey, Transfer, Trigger
+from memfuse_memory.buffer.round_buffer import RoundBuffer, Transfer, Trigger
 from memfuse_memory.metrics import LatencyRecorder
-from memfuse_memory.models import Round, Scope
-from memfuse_memory.storage.message_store import MessageStore
+from memfuse_memory.models import Chunk, Round, Scope, StoredMessage
 from memfuse_memory.tokens import TokenCounter
+
+Location = str  # "round_buffer", "hybrid_buffer" or "storage"
 
 
 class WriteBuffer:
-    """Durable append, then RoundBuffer -> HybridBuffer transfer, under one lock."""
+    """RoundBuffer -> HybridBuffer transfer and the worker's view of them, behind one private lock."""
 
     def __init__(
         self,
-        store: MessageStore,
         round_buffer: RoundBuffer,
         hybrid_buffer: HybridBuffer,
         strategy: ChunkStrategy,
         counter: TokenCounter,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._store = store
-        self.round_buffer = round_buffer
-        self.hybrid_buffer = hybrid_buffer
-        self.strategy = strategy
-        self.counter = counter
+        self._round_buffer = round_buffer
+        self._hybrid_buffer = hybrid_buffer
+        self._strategy = strategy
+        self._counter = counter
         self._clock = clock
-        self.lock = threading.Lock()
-        self.changed = threading.Condition(self.lock)
-        self._last_write: dict[ScopeKey, float] = {}
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+        self._last_write: dict[Scope, float] = {}
         self.total_writes = 0
         self.total_messages = 0
         self.total_transfers = 0
         self.transferred_rounds = 0
         self.transfer_latency = LatencyRecorder()
 
-    def add_rounds(self, rounds: list[Round]) -> None:
-        """Commit rounds durably in one transaction, then buffer them; the commit is the acknowledgement."""
-        for round_ in rounds:
-            round_.tokens = self.counter.count_messages(m.content for m in round_.messages)
-        with self.lock:
-            self._store.append_rounds(rounds)
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (without arguments, outside the lock) after every change."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # -- writes (rounds already durable) -------------------------------------------------------
+
+    def add_rounds(self, rounds: Sequence[Round]) -> None:
+        """Buffer rounds just committed to the message store."""
+        self._count(rounds)
+        with self._lock:
             for round_ in rounds:
                 self._buffer(round_)
                 self.total_writes += 1
                 self.total_messages += len(round_.messages)
-            self.changed.notify_all()
+        self._changed()
 
-    def append_to_last(self, round_: Round) -> Round | None:
-        """Append a validated round's messages to its session's newest round, if that round is still
-        in the RoundBuffer (a reply joining the question stored before it); None when it is not."""
-        extra = self.counter.count_messages(m.content for m in round_.messages)
-        with self.lock:
-            last = self.round_buffer.last_round(round_.scope.key)
-            if last is None:
-                return None
-            moved = [replace(m, round_id=last.id) for m in round_.messages]
-            self._store.append_messages(last, moved)
-            last.messages.extend(moved)
+    def recover(self, rounds: Sequence[Round]) -> None:
+        """Buffer rounds that are durable but were not stored when a process stopped."""
+        self._count(rounds)
+        with self._lock:
+            for round_ in rounds:
+                self._buffer(round_)
+        self._changed()
+
+    def last_round(self, scope: Scope) -> Round | None:
+        """A copy of the conversation's newest round while it is still in the RoundBuffer."""
+        with self._lock:
+            last = self._round_buffer.last_round(scope)
+            return None if last is None else replace(last, messages=list(last.messages))
+
+    def extend_round(self, round_: Round, messages: Sequence[StoredMessage]) -> None:
+        """Add messages just committed to a round: in place while it is in the RoundBuffer;
+        re-chunked where it has moved on (HybridBuffer), or buffered again when it has left."""
+        extra = self._counter.count_messages(m.content for m in messages)
+        with self._lock:
             now = self._clock()
-            self._last_write[last.scope.key] = now
-            self._move(self.round_buffer.grow(last, extra, now))
-            self.total_messages += len(moved)
-            self.changed.notify_all()
-            return last
+            self._last_write[round_.scope] = now
+            self.total_messages += len(messages)
+            queued = self._round_buffer.last_round(round_.scope)
+            if queued is not None and queued.id == round_.id:
+                queued.messages.extend(messages)
+                self._move(self._round_buffer.grow(queued, extra, now))
+            else:
+                grown = replace(round_, messages=[*round_.messages, *messages], tokens=round_.tokens + extra)
+                if not self._hybrid_buffer.replace(grown, self._strategy.chunk([grown])):
+                    self._move(self._round_buffer.add(grown, now))
+        self._changed()
 
-    def recover(self, round_: Round) -> None:
-        """Buffer a round that is already durable but was not yet stored when the process stopped."""
-        round_.tokens = self.counter.count_messages(m.content for m in round_.messages)
-        with self.lock:
-            self._buffer(round_)
-            self.changed.notify_all()
+    def _count(self, rounds: Sequence[Round]) -> None:
+        for round_ in rounds:
+            round_.tokens = self._counter.count_messages(m.content for m in round_.messages)
 
     def _buffer(self, round_: Round) -> None:
         now = self._clock()
-        self._last_write[round_.scope.key] = now
-        self._move(self.round_buffer.add(round_, now))
+        self._last_write[round_.scope] = now
+        self._move(self._round_buffer.add(round_, now))
 
     def _move(self, transfers: list[Transfer]) -> None:
         for transfer in transfers:
             started = time.perf_counter()
-            self.hybrid_buffer.add(transfer.rounds, self.strategy.chunk(transfer.rounds))
+            self._hybrid_buffer.add(transfer.rounds, self._strategy.chunk(transfer.rounds))
             self.total_transfers += 1
             self.transferred_rounds += len(transfer.rounds)
             self.transfer_latency.since(started)
 
+    # -- transfers -----------------------------------------------------------------------------
+
     def transfer_all(self, trigger: Trigger = "flush") -> set[str]:
         """Move every RoundBuffer session to the HybridBuffer; return the ids of all buffered rounds."""
-        with self.lock:
-            self._move(self.round_buffer.flush(trigger))
-            self.changed.notify_all()
-            return {entry.round.id for entry in self.hybrid_buffer.entries()}
+        with self._lock:
+            self._move(self._round_buffer.flush(trigger))
+            held = {entry.round.id for entry in self._hybrid_buffer.entries()}
+        self._changed()
+        return held
 
-    def idle_keys(self, idle_seconds: float) -> set[ScopeKey]:
-        """Sessions without a write for ``idle_seconds``; their round-buffered rounds are transferred."""
-        with self.lock:
+    def transfer_idle(self, idle_seconds: float) -> set[Scope]:
+        """Transfer the sessions without a write for ``idle_seconds``; return those sessions."""
+        with self._lock:
             now = self._clock()
-            idle = {key for key, at in self._last_write.items() if now - at >= idle_seconds}
+            idle = {scope for scope, at in self._last_write.items() if now - at >= idle_seconds}
             if idle:
-                self._move(self.round_buffer.flush_idle(now, idle_seconds))
-            return idle
+                self._move(self._round_buffer.flush_idle(now, idle_seconds))
+        if idle:
+            self._changed()
+        return idle
 
-    def forget_idle(self, keys: set[ScopeKey]) -> None:
+    def forget_idle(self, scopes: set[Scope]) -> None:
         """Stop tracking sessions that have nothing buffered any more."""
-        with self.lock:
-            held = {entry.round.scope.key for entry in self.hybrid_buffer.entries()} | set(
-                self.round_buffer.session_keys()
-            )
-            for key in keys - held:
-                self._last_write.pop(key, None)
+        with self._lock:
+            held = {entry.round.scope for entry in self._hybrid_buffer.entries()} | set(self._round_buffer.scopes())
+            for scope in scopes - held:
+                self._last_write.pop(scope, None)
 
-    def drop(self, accept: Callable[[Scope], bool]) -> None:
-        """Forget buffered rounds of a deleted scope (the caller holds :attr:`lock`)."""
-        self.round_buffer.drop(
-            [key for key in self.round_buffer.session_keys() if accept(Scope(key[0], key[2], key[1]))]
-        )
-        self.hybrid_buffer.drop(accept)
-        for key in [key for key in self._last_write if accept(Scope(key[0], key[2], key[1]))]:
-            del self._last_write[key]
+    # -- the index worker's side ---------------------------------------------------------------
 
-    def discard_rounds(self, round_ids: set[str]) -> None:
-        """Forget these rounds in both buffers (the caller holds :attr:`lock`)."""
-        self.round_buffer.discard(round_ids)
-        self.hybrid_buffer.drop(lambda scope: False, round_ids)
+    def next_embedding_batch(self, limit: int) -> list[Chunk]:
+        """Up to ``limit`` chunks still without a vector, oldest first."""
+        with self._lock:
+            return self._hybrid_buffer.pending_chunks(limit)
 
-    def due(self, everything: bool, keys: set[ScopeKey] | None = None) -> list[HybridEntry]:
-        """Embedded HybridBuffer entries to store now: all, or those over max_size plus idle sessions'."""
-        with self.lock:
+    def install_vectors(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Install embeddings (chunks of rounds deleted meanwhile are skipped)."""
+        with self._lock:
+            self._hybrid_buffer.set_vectors(chunks, vectors)
+        self._changed()
+
+    def due(self, everything: bool, idle: Collection[Scope] = ()) -> list[HybridEntry]:
+        """Embedded entries to store now: all, or those over max_size plus idle sessions'."""
+        with self._lock:
             if everything:
-                return self.hybrid_buffer.due(True)
-            entries = self.hybrid_buffer.due(False)
-            if keys:
+                return self._hybrid_buffer.due(True)
+            entries = self._hybrid_buffer.due(False)
+            if idle:
                 chosen = {entry.round.id for entry in entries}
                 entries += [
                     entry
-                    for entry in self.hybrid_buffer.due(True)
-                    if entry.round.scope.key in keys and entry.round.id not in chosen
+                    for entry in self._hybrid_buffer.due(True)
+                    if entry.round.scope in idle and entry.round.id not in chosen
                 ]
             return entries
 
-    def location(self, round_id: str) -> str:
+    def confirm_stored(self, entries: Sequence[HybridEntry]) -> None:
+        """Storage holds these entries: they leave the HybridBuffer (unless replaced meanwhile)."""
+        with self._lock:
+            self._hybrid_buffer.remove(entries)
+        self._changed()
+
+    def has_work(self) -> bool:
+        """Whether chunks wait for vectors or entries are due for storage."""
+        with self._lock:
+            return bool(self._hybrid_buffer.pending_chunks(1)) or bool(self._hybrid_buffer.due(False))
+
+    def embedding_pending(self) -> bool:
+        with self._lock:
+            return bool(self._hybrid_buffer.pending_chunks(1))
+
+    def holds_any(self, round_ids: Collection[str]) -> bool:
+        """Whether any of these rounds is still in the HybridBuffer (not yet stored)."""
+        with self._lock:
+            return any(self._hybrid_buffer.contains(rid) for rid in round_ids)
+
+    # -- reads and deletes ---------------------------------------------------------------------
+
+    def search_vectors(
+        self, query: np.ndarray, accept: Callable[[Scope], bool], limit: int
+    ) -> list[tuple[Chunk, float]]:
+        """Cosine similarity of the query to every embedded buffered chunk in scope, best first."""
+        with self._lock:
+            return self._hybrid_buffer.search(query, accept, limit)
+
+    def forget(self, accept: Callable[[Scope], bool]) -> None:
+        """Forget the buffered rounds of deleted scopes."""
+        with self._lock:
+            self._round_buffer.drop([scope for scope in self._round_buffer.scopes() if accept(scope)])
+            self._hybrid_buffer.drop(accept)
+            for scope in [scope for scope in self._last_write if accept(scope)]:
+                del self._last_write[scope]
+        self._changed()
+
+    def discard_rounds(self, round_ids: set[str]) -> None:
+        """Forget these rounds in both buffers (their messages were deleted)."""
+        with self._lock:
+            self._round_buffer.discard(round_ids)
+            self._hybrid_buffer.drop(lambda scope: False, round_ids)
+        self._changed()
+
+    def location(self, round_id: str) -> Location:
         """Where a round is now: round_buffer, hybrid_buffer or storage."""
-        with self.lock:
-            if self.round_buffer.contains(round_id):
+        with self._lock:
+            if self._round_buffer.contains(round_id):
                 return "round_buffer"
-            if self.hybrid_buffer.contains(round_id):
+            if self._hybrid_buffer.contains(round_id):
                 return "hybrid_buffer"
             return "storage"
 
     def stats(self) -> dict[str, Any]:
-        with self.lock:
+        with self._lock:
             return {
                 "total_writes": self.total_writes,
                 "total_messages": self.total_messages,
                 "total_transfers": self.total_transfers,
                 "transferred_rounds": self.transferred_rounds,
                 "transfer_latency_ms": self.transfer_latency.summary(),
-                "round_buffer": self.round_buffer.stats(),
-                "hybrid_buffer": self.hybrid_buffer.stats(),
+                "round_buffer": self._round_buffer.stats(),
+                "hybrid_buffer": self._hybrid_buffer.stats(),
             }

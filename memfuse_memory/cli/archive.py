@@ -23,9 +23,10 @@ from memfuse_memory.cli.errors import InputFileError
 from memfuse_memory.cli.formats import read_documents
 from memfuse_memory.config import LimitsConfig
 from memfuse_memory.errors import InvalidInputError
-from memfuse_memory.models import Scope, check_id, validate_round
+from memfuse_memory.models import Scope
 from memfuse_memory.storage import message_store
 from memfuse_memory.storage.message_store import MessageStore
+from memfuse_memory.validation import check_id, validate_round
 
 EXPORT_FIELDS = (
     "id",

@@ -22,8 +22,9 @@ from memfuse_memory.cli.formats import Conversation, Defaults, read_conversation
 from memfuse_memory.cli.output import messages_table, results_table, stats_table
 from memfuse_memory.config import LimitsConfig, load_config
 from memfuse_memory.errors import ConfigError, InvalidInputError, MemFuseError
-from memfuse_memory.models import Scope, check_id, validate_round
+from memfuse_memory.models import Scope
 from memfuse_memory.storage import message_store
+from memfuse_memory.validation import check_id, validate_round
 
 BATCH_ROUNDS = 100
 PROGRESS_FROM_ROUNDS = 50

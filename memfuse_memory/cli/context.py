@@ -99,7 +99,7 @@ class Context:
     @contextmanager
     def service(self, *, needs_model: bool = True) -> Iterator[BlockingBufferService]:
         """A started service, closed (and flushed) when the block ends."""
-        service = self._factory(self.config, needs_model=needs_model)
+        service = self._factory(self.config, needs_model=needs_model).start()
         try:
             yield service
         finally:

@@ -1,6 +1,8 @@
-"""Durable storage: the SQLite message store (source of truth, FTS5 keywords) and vector stores."""
+"""Durable storage: the message-store protocol (``base``) and its SQLite implementation
+(``sqlite``: source of truth, FTS5 keywords), and the vector stores (``vector_store``)."""
 
-from memfuse_memory.storage.message_store import MessageStore
+from memfuse_memory.storage.base import MessageStoreProtocol
+from memfuse_memory.storage.sqlite import MessageStore
 from memfuse_memory.storage.vector_store import ChromaVectorStore, VectorHit, VectorItem, VectorStore
 
-__all__ = ["ChromaVectorStore", "MessageStore", "VectorHit", "VectorItem", "VectorStore"]
+__all__ = ["ChromaVectorStore", "MessageStore", "MessageStoreProtocol", "VectorHit", "VectorItem", "VectorStore"]

@@ -23,6 +23,7 @@ import numpy as np
 from memfuse_memory.config import VectorStoreConfig
 from memfuse_memory.errors import StorageError
 from memfuse_memory.models import Chunk, to_micros
+from memfuse_memory.scope import ScopeFilter
 
 _ID_SEPARATOR = "\x1f"  # ids never hold control characters (validated), so this cannot clash
 _CONNECT_TIMEOUT_SECONDS = 5.0
@@ -46,23 +47,12 @@ class VectorHit:
     similarity: float
 
 
-@dataclass(frozen=True, slots=True)
-class VectorFilter:
-    """Scope and time range of a vector query; ``user_id`` is always set."""
-
-    user_id: str
-    session_id: str | None = None
-    agent_id: str | None = None
-    since: int | None = None
-    until: int | None = None
-
-
 class VectorStore(Protocol):
     """Where chunk vectors are kept, partitioned by user."""
 
     def upsert(self, user_id: str, items: Sequence[VectorItem]) -> None: ...
 
-    def query(self, vector: np.ndarray, where: VectorFilter, limit: int) -> list[VectorHit]: ...
+    def query(self, vector: np.ndarray, where: ScopeFilter, limit: int) -> list[VectorHit]: ...
 
     def delete_session(self, user_id: str, session_id: str) -> None: ...
 
@@ -212,21 +202,8 @@ class ChromaVectorStore:
             ],
         )
 
-    def query(self, vector: np.ndarray, where: VectorFilter, limit: int) -> list[VectorHit]:
-        clauses: list[dict[str, Any]] = []
-        if where.session_id is not None:
-            clauses.append({"session_id": where.session_id})
-        if where.agent_id is not None:
-            clauses.append({"agent_id": where.agent_id})
-        if where.since is not None:
-            clauses.append({"created_us": {"$gte": where.since}})
-        if where.until is not None:
-            clauses.append({"created_us": {"$lte": where.until}})
-        condition: dict[str, Any] | None = None
-        if len(clauses) == 1:
-            condition = clauses[0]
-        elif clauses:
-            condition = {"$and": clauses}
+    def query(self, vector: np.ndarray, where: ScopeFilter, limit: int) -> list[VectorHit]:
+        condition = where.chroma_where()
         result = self._using(
             where.user_id,
             create=False,
@@ -282,6 +259,27 @@ class ChromaVectorStore:
         from memfuse_memory.storage.kv_vectors import ChromaItemIndex
 
         return ChromaItemIndex(self)
+
+    def count(self, user_id: str, kind: str = MESSAGES) -> int:
+        """Vectors held for a user: message chunks, or key-value items (inspection and tests)."""
+        return self._using(
+            user_id, create=False, operation=lambda collection: int(collection.count()), missing=0, kind=kind
+        )
+
+    def has_collection(self, user_id: str, kind: str = MESSAGES) -> bool:
+        """Whether the user's collection of this kind exists on the Chroma side."""
+        name = collection_name(self.store_id, user_id, kind)
+        return name in [collection.name for collection in self._client.list_collections()]
+
+    def message_ids(self, user_id: str) -> list[str]:
+        """The focus message ids of every chunk held for a user, one entry per chunk focus."""
+        metadatas = self._using(
+            user_id,
+            create=False,
+            operation=lambda collection: collection.get(include=["metadatas"])["metadatas"],
+            missing=[],
+        )
+        return [mid for meta in metadatas for mid in str(meta["message_ids"]).split(_ID_SEPARATOR)]
 
     def close(self) -> None:
         with self._lock:

@@ -108,8 +108,7 @@ def test_delete_messages_removes_vectors_from_chroma(tmp_path: Path) -> None:
         memory.delete_messages(peanut_round, user_id="alice")
         results = memory.query("food allergy", top_k=5, user_id="alice")["data"]["results"]
         assert all("peanut" not in r["content"] for r in results)
-        collection = memory.engine._vector_store._collection("alice", create=False)  # type: ignore[union-attr]
-        assert collection.count() == len(FACTS) - 1
+        assert memory.engine.components.vectors.count("alice") == len(FACTS) - 1  # type: ignore[attr-defined]
 
 
 def test_chroma_upserts_more_than_its_max_batch(tmp_path: Path, vector_store_config: VectorStoreConfig) -> None:
@@ -117,7 +116,8 @@ def test_chroma_upserts_more_than_its_max_batch(tmp_path: Path, vector_store_con
     import numpy as np
 
     from memfuse_memory.models import Chunk, Scope
-    from memfuse_memory.storage.vector_store import ChromaVectorStore, VectorFilter, VectorItem
+    from memfuse_memory.scope import ScopeFilter
+    from memfuse_memory.storage.vector_store import ChromaVectorStore, VectorItem
 
     store = ChromaVectorStore(vector_store_config, tmp_path, store_id=uuid.uuid4().hex[:16])
     rng = np.random.default_rng(0)
@@ -127,6 +127,6 @@ def test_chroma_upserts_more_than_its_max_batch(tmp_path: Path, vector_store_con
     stamp = datetime.now(UTC)
     items = [VectorItem(Chunk(f"c{n}", f"r{n}", scope, "x", (f"m{n}",), stamp), vectors[n]) for n in range(6000)]
     store.upsert("bulk", items)
-    hits = store.query(vectors[4321], VectorFilter("bulk"), 3)
+    hits = store.query(vectors[4321], ScopeFilter("bulk"), 3)
     assert hits[0].message_ids == ("m4321",)
-    assert store._collection("bulk", create=False).count() == 6000
+    assert store.count("bulk") == 6000

@@ -13,7 +13,7 @@ from langchain_core.runnables.history import RunnableWithMessageHistory
 
 from langchain_memfuse import MemFuseChatMessageHistory, MemFuseRetriever
 from memfuse_memory.shared import resolve_service
-from tests.unit.test_langchain_history import every_message_type
+from tests.engine.test_langchain_history import every_message_type
 
 pytestmark = [
     pytest.mark.integration,

@@ -15,7 +15,6 @@ from collections import Counter
 from pathlib import Path
 
 from memfuse_memory import BlockingBufferService
-from memfuse_memory.storage.vector_store import collection_name
 from tests.integration.conftest import ChromaServer
 from tests.integration.multiprocess_writer import SESSIONS, USERS
 
@@ -83,13 +82,10 @@ def test_two_processes_share_users_and_sessions_without_loss_or_stale_reads(
                     ]
                     assert order == sorted(order, key=lambda item: (item[0], item[1] != "user")), (user, session, name)
 
-        client = memory.engine._vector_store._client  # type: ignore[union-attr]
-        store_id = memory.engine.store.store_id  # type: ignore[union-attr]
+        vectors = memory.engine.components.vectors
         in_vectors: set[str] = set()
         for user in USERS:
-            collection = client.get_collection(collection_name(store_id, user), embedding_function=None)
-            for meta in collection.get(include=["metadatas"])["metadatas"]:
-                in_vectors.update(str(meta["message_ids"]).split("\x1f"))
+            in_vectors.update(vectors.message_ids(user))  # type: ignore[attr-defined]
         assert in_vectors == set(by_id), "every acknowledged message is in the vector store, nothing else"
         hit = memory.query("a note about parrots", top_k=15, user_id="alice")["data"]["results"]
         assert hit and all("vector" in r["retrieval"]["methods"] for r in hit)

@@ -13,7 +13,6 @@ import pytest
 
 from memfuse_memory import BlockingBufferService
 from memfuse_memory.errors import StorageUnavailableError
-from memfuse_memory.storage.vector_store import collection_name
 from tests.faults import BreakerRecorder, StallingProxy, drain
 from tests.integration.conftest import ChromaServer
 
@@ -33,10 +32,7 @@ def turn(text: str) -> list[dict[str, Any]]:
 
 def indexed_message_ids(memory: BlockingBufferService, user: str) -> list[str]:
     """Message ids of every chunk the Chroma server holds for the user, one per chunk focus."""
-    client = memory.engine._vector_store._client  # type: ignore[union-attr]
-    collection = client.get_collection(collection_name(memory.engine.store.store_id, user), embedding_function=None)
-    metadatas = collection.get(include=["metadatas"])["metadatas"]
-    return [mid for meta in metadatas for mid in str(meta["message_ids"]).split("\x1f")]
+    return memory.engine.components.vectors.message_ids(user)  # type: ignore[attr-defined,no-any-return]
 
 
 @pytest.mark.timeout(300)

@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 
 from memfuse_memory.models import Round, Scope, StoredMessage
 from memfuse_memory.ranking.keywords import informative
-from memfuse_memory.storage import message_store
 from memfuse_memory.storage.message_store import MessageStore
-from memfuse_memory.storage.term_stats import term_stats
+from memfuse_memory.storage.sqlite import keywords as sqlite_keywords
 from tests.fakes import query_request
 
 
@@ -72,7 +71,7 @@ def big_store(tmp_path: Path) -> MessageStore:
 
 
 def test_stems_come_from_the_index_tokenizer(big_store: MessageStore) -> None:
-    stems, freq, total = term_stats(big_store._connection(), ["talked", "cello", "Élan"])
+    stems, freq, total = big_store.term_stats(["talked", "cello", "Élan"])
     assert stems == {"talked": ["talk"], "cello": ["cello"], "Élan": ["elan"]}
     assert freq == {"talk": 1200, "cello": 13} and total == 1200
 
@@ -80,7 +79,7 @@ def test_stems_come_from_the_index_tokenizer(big_store: MessageStore) -> None:
 def test_pruned_search_ranks_like_the_full_one(big_store: MessageStore, monkeypatch: pytest.MonkeyPatch) -> None:
     request = query_request("what did we note about the cello?", "u", 10)
     pruned = big_store.keyword_search(request, 20)
-    monkeypatch.setattr(message_store, "COMMON_TERM_MIN_DOCS", 10**9)
+    monkeypatch.setattr(sqlite_keywords, "COMMON_TERM_MIN_DOCS", 10**9)
     full = big_store.keyword_search(request, 20)
     assert list(pruned) == [f"m{n}" for n in range(0, 1200, 97)]
     assert list(pruned) == list(full)[: len(pruned)]

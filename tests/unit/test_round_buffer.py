@@ -60,9 +60,9 @@ def test_sessions_are_never_mixed_and_flush_gives_one_transfer_each() -> None:
     buffer.add(make_round("b", 1, 0), 0.0)
     buffer.add(make_round("a", 1, 1), 0.0)
     transfers = buffer.flush()
-    assert sorted(t.key[2] for t in transfers) == ["a", "b"]
+    assert sorted(t.scope.session_id for t in transfers) == ["a", "b"]
     for transfer in transfers:
-        assert {r.scope.key for r in transfer.rounds} == {transfer.key}
+        assert {r.scope for r in transfer.rounds} == {transfer.scope}
     assert buffer.transfer_triggers["flush"] == 2
 
 
@@ -71,8 +71,8 @@ def test_idle_sessions_transfer_and_busy_ones_stay() -> None:
     buffer.add(make_round("old", 1, 0), 0.0)
     buffer.add(make_round("new", 1, 0), 9.0)
     transfers = buffer.flush_idle(now=10.0, idle_seconds=5.0)
-    assert [t.key[2] for t in transfers] == ["old"]
-    assert buffer.session_keys() == [("u", None, "new")]
+    assert [t.scope.session_id for t in transfers] == ["old"]
+    assert buffer.scopes() == [Scope("u", "new")]
 
 
 @settings(max_examples=200, deadline=None)
@@ -86,10 +86,10 @@ def test_property_order_limits_and_no_mixing(rounds: list[tuple[str, int]], max_
     moved: dict[str, list[str]] = {}
     for n, (session, tokens) in enumerate(rounds):
         for transfer in buffer.add(make_round(session, tokens, n), float(n)):
-            assert len({r.scope.key for r in transfer.rounds}) == 1
+            assert len({r.scope for r in transfer.rounds}) == 1
             assert len(transfer.rounds) == 1 or sum(r.tokens for r in transfer.rounds) <= max_tokens
             assert len(transfer.rounds) <= max_size
-            moved.setdefault(transfer.key[2], []).extend(r.id for r in transfer.rounds)
+            moved.setdefault(transfer.scope.session_id, []).extend(r.id for r in transfer.rounds)
         queued: dict[str, int] = {}
         for round_ in buffer.rounds():
             queued[round_.scope.session_id] = queued.get(round_.scope.session_id, 0) + round_.tokens
@@ -98,7 +98,7 @@ def test_property_order_limits_and_no_mixing(rounds: list[tuple[str, int]], max_
             count <= max_size for count in (sum(1 for r in buffer.rounds() if r.scope.session_id == s) for s in "abc")
         )
     for transfer in buffer.flush():
-        moved.setdefault(transfer.key[2], []).extend(r.id for r in transfer.rounds)
+        moved.setdefault(transfer.scope.session_id, []).extend(r.id for r in transfer.rounds)
     for session in "abc":
         expected = [f"r-{s}-{n}" for n, (s, _) in enumerate(rounds) if s == session]
         assert moved.get(session, []) == expected

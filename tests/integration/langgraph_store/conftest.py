@@ -64,7 +64,7 @@ _ids = itertools.count()
 def memfuse_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlockingBufferService]:
     """The one real engine of the session."""
     data_dir: Path = tmp_path_factory.mktemp("langgraph-store")
-    service = BlockingBufferService.from_config(data_dir=data_dir)
+    service = BlockingBufferService.from_config(data_dir=data_dir).start()
     _state["service"] = service
     yield service
     _state.pop("service", None)

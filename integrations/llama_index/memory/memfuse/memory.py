@@ -21,7 +21,6 @@ from llama_index.memory.memfuse.messages import (
     to_engine_message,
 )
 from memfuse_memory import recall
-from memfuse_memory.engine import Engine
 from memfuse_memory.errors import InvalidInputError, InvalidMessageError
 
 DEFAULT_TOKEN_LIMIT = 3000
@@ -158,7 +157,7 @@ class MemFuseMemory(BaseMemory):
     # -- helpers ------------------------------------------------------------------------------
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> ServiceLike:
         """The memfuse engine behind this adapter (wrap it in BufferService for flush_all, stats...)."""
         return self._connection.engine
 

@@ -12,7 +12,7 @@ from pydantic import Field, PrivateAttr
 from llama_index.memory.memfuse.connection import ConfigLike, Connection, ServiceLike, open_adapter
 from llama_index.memory.memfuse.messages import latest_user_text, message_text, split_rounds, to_engine_message
 from memfuse_memory import recall
-from memfuse_memory.engine import DEFAULT_SESSION, Engine
+from memfuse_memory.adapters import DEFAULT_SESSION
 from memfuse_memory.errors import InvalidMessageError
 
 # LlamaIndex's Memory tags the messages it flushes to blocks with this additional_kwargs key.
@@ -69,7 +69,7 @@ class MemFuseMemoryBlock(BaseMemoryBlock[str]):
         self._connection = open_adapter(self, super().__init__, service, config, data)
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> ServiceLike:
         """The memfuse engine behind this adapter (wrap it in BufferService for flush_all, stats...)."""
         return self._connection.engine
 
@@ -119,5 +119,5 @@ class MemFuseMemoryBlock(BaseMemoryBlock[str]):
         lines = content.splitlines()
         saved = 0
         while lines and saved < tokens_to_truncate:
-            saved += self._connection.engine.counter.count_text(lines.pop()) + 1
+            saved += self._connection.count_text(lines.pop()) + 1
         return "\n".join(lines) or None

@@ -11,7 +11,6 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from llama_index.memory.memfuse.connection import ConfigLike, Connection, ServiceLike
-from memfuse_memory.engine import Engine
 from memfuse_memory.errors import InvalidQueryError
 
 # Result fields an LLM or embedding model should see with the text; the rest stay in metadata only.
@@ -83,10 +82,10 @@ class MemFuseRetriever(BaseRetriever):
             "until": until,
         }
         self._top_k = top_k
-        self._connection.engine.prepare_query("probe", top_k, **self._options)
+        self._connection.check_query_options(top_k, **self._options)
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> ServiceLike:
         """The memfuse engine behind this adapter (wrap it in BufferService for flush_all, stats...)."""
         return self._connection.engine
 

@@ -25,7 +25,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BlockingBufferS
     data = tmp_path_factory.mktemp("iso")
     service = BlockingBufferService.from_config(
         data_dir=Path(data), embedder=FakeEmbedder(), vector_store=MemoryVectorStore()
-    )
+    ).start()
     for n, user in enumerate(["alice", "bob", "ALICE", "alic\u00e9"]):
         for session in ("s1", "s2"):
             service.add(

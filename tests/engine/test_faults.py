@@ -51,7 +51,7 @@ def open_service(tmp_path: Path, faulty: FaultyVectorStore) -> Iterator[Opener]:
         settings = {**FAST_RETRY, **overrides}
         service = BlockingBufferService.from_config(
             data_dir=tmp_path / "data", embedder=FakeEmbedder(), vector_store=faulty, **settings
-        )
+        ).start()
         opened.append(service)
         return service
 

@@ -39,7 +39,7 @@ def bot(text: str) -> ChatMessage:
 
 
 def tokens(mem: MemFuseMemory, messages: list[ChatMessage]) -> int:
-    counter = mem._connection.engine.counter
+    counter = mem.engine.counter  # type: ignore[union-attr]
     return sum(counter.count_messages([message_text(m)]) for m in messages)
 
 

@@ -319,7 +319,7 @@ def test_public_api_never_raises_untyped_and_keeps_exactly_what_it_acknowledged(
         loop = asyncio.new_event_loop() if use_async else None
         service = BlockingBufferService.from_config(
             data_dir=data_dir, embedder=FakeEmbedder(), vector_store=MemoryVectorStore()
-        )
+        ).start()
         try:
             api = Api(service, loop)
             for op in ops:
@@ -339,7 +339,7 @@ def test_public_api_never_raises_untyped_and_keeps_exactly_what_it_acknowledged(
                 loop.close()
         reopened = BlockingBufferService.from_config(
             data_dir=data_dir, embedder=FakeEmbedder(), vector_store=MemoryVectorStore()
-        )
+        ).start()
         try:
             assert reopened.get_stats()["service"]["recovered_rounds"] == 0
             assert view(reopened.export_messages()) == view(model.rows)

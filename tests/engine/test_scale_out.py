@@ -244,4 +244,4 @@ def test_a_service_in_server_mode_fails_to_start_with_that_error(tmp_path: Path,
     with pytest.raises(StorageError, match=f"cannot reach the Chroma server at 127.0.0.1:{port}"):
         BlockingBufferService.from_config(
             data_dir=tmp_path, embedder=embedder, storage__vector_store__mode="server", storage__vector_store__port=port
-        )
+        ).start()

@@ -1,0 +1,132 @@
+"""The query path: cache first, then every source in the query's scope (keywords over every
+acknowledged message, vectors of the HybridBuffer and of storage), fused, hydrated from the
+message store, filtered, deduplicated and sorted, then cached.
+
+The RoundBuffer is searched through the keyword index: its messages are committed to the
+message store, and indexed by FTS5 in the same transaction, before ``add`` returns. They have
+no vectors yet (chunks are embedded after they move to the HybridBuffer), so meaning-based
+search reaches them once transferred: by size or tokens, on ``flush_all`` or when the session
+is idle for ``idle_flush_seconds``. When the keyword index cannot answer, the query degrades
+to the vector rankings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from memfuse_memory.buffer.query_buffer import QueryBuffer
+from memfuse_memory.buffer.write_buffer import WriteBuffer
+from memfuse_memory.config import QueryConfig
+from memfuse_memory.embedding.base import Embedder
+from memfuse_memory.errors import EmbeddingError, StorageError
+from memfuse_memory.memory_service import MemoryService
+from memfuse_memory.models import QueryRequest
+from memfuse_memory.ranking.fusion import fuse
+from memfuse_memory.storage.base import MessageStoreProtocol
+
+log = logging.getLogger(__name__)
+
+
+def reply(data: dict[str, Any]) -> dict[str, Any]:
+    """The seed's reply envelope."""
+    return {"status": "success", "code": 200, "data": data}
+
+
+class QueryPath:
+    """Answers validated query requests from the cache or from every source."""
+
+    def __init__(
+        self,
+        settings: QueryConfig,
+        store: MessageStoreProtocol,
+        memory: MemoryService,
+        embedder: Embedder,
+        write_buffer: WriteBuffer,
+        query_buffer: QueryBuffer,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._memory = memory
+        self._embedder = embedder
+        self._write_buffer = write_buffer
+        self._query_buffer = query_buffer
+
+    def _version(self, user_id: str) -> int | None:
+        """The user's version in the shared message store; None (do not cache) if unreadable."""
+        try:
+            return self._store.user_version(user_id)
+        except StorageError as exc:
+            log.warning("query cache bypassed, the user's version is unreadable: %s", exc)
+            return None
+
+    def cached(self, request: QueryRequest, version: int | None = None) -> dict[str, Any] | None:
+        """The cached reply of a request, or None: memory plus one indexed read of the user's
+        version (so other processes' writes are seen); takes no lock held across I/O."""
+        started = time.perf_counter()
+        if version is None:
+            version = self._version(request.user_id)
+        results = None if version is None else self._query_buffer.get(request, version)
+        if results is None:
+            return None
+        self._query_buffer.latency.since(started)
+        return reply({"results": results, "total": len(results), "cached": True, "degraded": False, "errors": []})
+
+    def answer(self, request: QueryRequest, *, use_cache: bool = True) -> dict[str, Any]:
+        """Answer a request from every source (cache first unless told not to)."""
+        version = self._version(request.user_id)
+        if use_cache and version is not None:
+            cached = self.cached(request, version)
+            if cached is not None:
+                return cached
+        started = time.perf_counter()
+        generation = None if version is None else self._query_buffer.generation(request.user_id, version)
+        results, errors = self.search(request)
+        if not errors and generation is not None:
+            self._query_buffer.put(request, results, generation)
+        self._query_buffer.latency.since(started)
+        return reply(
+            {"results": results, "total": len(results), "cached": False, "degraded": bool(errors), "errors": errors}
+        )
+
+    def search(self, request: QueryRequest) -> tuple[list[dict[str, Any]], list[str]]:
+        """Rank, fuse, hydrate and assemble; the errors name the sources that could not answer."""
+        pool = self._settings.candidate_pool * (4 if request.metadata_filter else 1)
+        errors: list[str] = []
+        keyword = self._keywords(request, pool, errors)
+        vector = self._vectors(request, pool, errors)
+        hits = fuse(
+            keyword,
+            vector,
+            method=self._settings.fusion,
+            keyword_weight=self._settings.keyword_weight,
+            vector_weight=self._settings.vector_weight,
+        )
+        messages = self._store.messages_by_id([hit.message_id for hit in hits])
+        return self._query_buffer.assemble(request, hits, messages, self._write_buffer.location), errors
+
+    def _keywords(self, request: QueryRequest, pool: int, errors: list[str]) -> dict[str, float]:
+        try:
+            return self._memory.query_keywords(request, pool)
+        except StorageError as exc:
+            errors.append(f"keyword store: {exc}")
+            return {}
+
+    def _vectors(self, request: QueryRequest, pool: int, errors: list[str]) -> dict[str, float]:
+        try:
+            query_vector = self._embedder.embed([request.text])[0]
+        except EmbeddingError as exc:
+            errors.append(f"embedding: {exc}")
+            return {}
+        vector: dict[str, float] = {}
+        for chunk, similarity in self._write_buffer.search_vectors(query_vector, request.scope.accepts, pool):
+            for mid in chunk.message_ids:
+                vector[mid] = max(similarity, vector.get(mid, -1.0))
+        try:
+            for hit in self._memory.query_vectors(query_vector, request, pool):
+                for mid in hit.message_ids:
+                    vector[mid] = max(hit.similarity, vector.get(mid, -1.0))
+        except StorageError as exc:
+            errors.append(f"vector store: {exc}")
+        return dict(sorted(vector.items(), key=lambda item: -item[1])[:pool])

@@ -1,0 +1,119 @@
+"""Connections to the SQLite file: one per thread, WAL, ``BEGIN IMMEDIATE`` write transactions,
+and the store id that names this store's vector collections."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+from memfuse_memory.errors import StorageError
+from memfuse_memory.storage.sqlite.schema import SCHEMA
+
+
+class SqliteConnection:
+    """Thread-safe access to the SQLite file: one connection per thread, WAL, short transactions."""
+
+    def __init__(
+        self, path: Path, *, synchronous: str = "NORMAL", busy_timeout_ms: int = 5000, read_only: bool = False
+    ) -> None:
+        """Open (and create, unless ``read_only``) the store; read-only opens work beside a live writer."""
+        self.path = path
+        self.read_only = read_only
+        self._synchronous = synchronous
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self.store_id = ""
+        try:
+            if read_only:
+                if not path.is_file():
+                    raise StorageError(f"no message store at {path}")
+                self._connection()
+                self.store_id = self._read_store_id() or ""
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._connection().executescript(SCHEMA)
+            self.store_id = self._ensure_store_id()
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(f"cannot open the message store at {path}: {exc}") from exc
+
+    def _read_store_id(self) -> str | None:
+        try:
+            row = self._connection().execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+        except sqlite3.OperationalError:
+            return None
+        return None if row is None else str(row[0])
+
+    def _ensure_store_id(self) -> str:
+        """This store's id, created once (whichever process opens the file first wins).
+
+        A store that already held rounds before it had an id keeps the empty id, so its
+        existing vector collections keep their names.
+        """
+        found = self._read_store_id()
+        if found is not None:
+            return found
+        with self._write() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+            if row is not None:
+                return str(row[0])
+            legacy = conn.execute("SELECT EXISTS (SELECT 1 FROM rounds)").fetchone()[0]
+            value = "" if legacy else secrets.token_hex(8)
+            conn.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (value,))
+            return value
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StorageError("the message store is closed")
+            target = self.path.resolve().as_uri() + "?mode=ro" if self.read_only else str(self.path)
+            conn = sqlite3.connect(
+                target,
+                uri=self.read_only,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self._busy_timeout_ms / 1000,
+            )
+            if not self.read_only:
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._connections:
+                with suppress(sqlite3.Error):
+                    conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        try:
+            return self._connection().execute(sql, list(args)).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"message store read failed: {exc}") from exc

@@ -1,0 +1,45 @@
+"""Keyword search of the SQLite message store: FTS5 BM25 over every acknowledged message."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from memfuse_memory.errors import StorageError
+from memfuse_memory.models import QueryRequest
+from memfuse_memory.ranking.keywords import informative, match_expression, query_terms
+from memfuse_memory.storage.sqlite.connection import SqliteConnection
+from memfuse_memory.storage.sqlite.schema import user_token
+from memfuse_memory.storage.term_stats import term_stats
+
+COMMON_TERM_MIN_DOCS = 500  # below this many hits a common word costs little, so it is kept
+
+
+class SqliteKeywords(SqliteConnection):
+    """BM25 within a query's scope, user-scoped inside the FTS index."""
+
+    def term_stats(self, words: list[str]) -> tuple[dict[str, list[str]], dict[str, int], int]:
+        """The index's stems of ``words``, their document frequencies (where common) and the total."""
+        try:
+            return term_stats(self._connection(), words, COMMON_TERM_MIN_DOCS)
+        except sqlite3.Error as exc:
+            raise StorageError(f"message store read failed: {exc}") from exc
+
+    def keyword_search(self, request: QueryRequest, limit: int) -> dict[str, float]:
+        """BM25 over message contents within the request's scope: message id -> score (higher is better)."""
+        words = query_terms(request.text)
+        if not words:
+            return {}
+        stems, doc_freq, total = self.term_stats(words)
+        match = match_expression(informative(words, stems, doc_freq, total, COMMON_TERM_MIN_DOCS))
+        if match is None:
+            return {}
+        expression = f'user_token : "{user_token(request.user_id)}" AND content : ({match})'
+        where, args = request.scope.sql("m")
+        sql = (
+            "SELECT m.id, bm25(messages_fts, 1.0, 0.0) FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid "
+            f"WHERE messages_fts MATCH ? AND {where}"
+        )
+        args.insert(0, expression)
+        sql += " ORDER BY bm25(messages_fts, 1.0, 0.0) LIMIT ?"
+        args.append(limit)
+        return {mid: -float(score) for mid, score in self._read(sql, args)}

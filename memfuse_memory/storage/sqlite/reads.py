@@ -1,0 +1,140 @@
+"""Reads of the SQLite message store: messages, rounds, sessions, users, versions and counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from memfuse_memory.models import Round, StoredMessage, from_micros
+from memfuse_memory.storage.sqlite.connection import SqliteConnection
+from memfuse_memory.storage.sqlite.schema import MESSAGE_COLUMNS, to_message
+
+
+class SqliteReads(SqliteConnection):
+    """Everything read back by id, scope or order of writing."""
+
+    def rounds_of_messages(self, user_id: str, message_ids: Sequence[str]) -> list[str]:
+        """Ids of the rounds holding these messages of this user."""
+        marks = ",".join("?" * len(message_ids))
+        rows = self._read(
+            f"SELECT DISTINCT r.id FROM messages m JOIN rounds r ON r.seq = m.round_seq "
+            f"WHERE m.user_id = ? AND m.id IN ({marks})",
+            (user_id, *message_ids),
+        )
+        return [row[0] for row in rows]
+
+    def export(self, *, user_id: str | None = None, session_id: str | None = None) -> list[StoredMessage]:
+        """Messages in the order they were added, optionally of one user and/or session."""
+        clauses, args = [], []
+        if user_id is not None:
+            clauses.append("m.user_id = ?")
+            args.append(user_id)
+        if session_id is not None:
+            clauses.append("m.session_id = ?")
+            args.append(session_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT {MESSAGE_COLUMNS} FROM messages m JOIN rounds r ON r.seq = m.round_seq {where} ORDER BY m.seq"
+        return [to_message(row) for row in self._read(sql, args)]
+
+    def sessions(self, user_id: str) -> list[dict[str, Any]]:
+        """A user's sessions with message counts and first/last message times, oldest first."""
+        rows = self._read(
+            "SELECT session_id, agent_id, COUNT(*), MIN(created_us), MAX(created_us), MIN(seq) FROM messages "
+            "WHERE user_id = ? GROUP BY session_id, agent_id ORDER BY MIN(seq)",
+            (user_id,),
+        )
+        return [
+            {
+                "session_id": session,
+                "agent_id": agent,
+                "messages": count,
+                "first_at": from_micros(first),
+                "last_at": from_micros(last),
+            }
+            for session, agent, count, first, last, _ in rows
+        ]
+
+    def pending_round_ids(self) -> set[str]:
+        """Ids of the rounds acknowledged but not yet in the vector store."""
+        return {row[0] for row in self._read("SELECT id FROM rounds WHERE stored = 0", ())}
+
+    def pending_rounds(self) -> list[Round]:
+        """Rounds acknowledged but not yet in the vector store, in the order they were added."""
+        return self._rounds("r.stored = 0", ())
+
+    def rounds_by_id(self, round_ids: Sequence[str]) -> list[Round]:
+        """The given rounds with their remaining messages, in the order they were added."""
+        if not round_ids:
+            return []
+        return self._rounds(f"r.id IN ({','.join('?' * len(round_ids))})", tuple(round_ids))
+
+    def _rounds(self, where: str, args: tuple[Any, ...]) -> list[Round]:
+        rows = self._read(
+            f"SELECT {MESSAGE_COLUMNS}, r.seq FROM rounds r JOIN messages m ON m.round_seq = r.seq "
+            f"WHERE {where} ORDER BY r.seq, m.seq",
+            args,
+        )
+        rounds: dict[str, Round] = {}
+        for row in rows:
+            message = to_message(row[:-1])
+            current = rounds.get(message.round_id)
+            if current is None:
+                current = rounds[message.round_id] = Round(
+                    id=message.round_id, scope=message.scope, messages=[], seq=row[-1]
+                )
+            current.messages.append(message)
+        return list(rounds.values())
+
+    def session_messages(
+        self, user_id: str, session_id: str, *, pending_only: bool, limit: int | None, order: str
+    ) -> list[StoredMessage]:
+        """A session's messages in the order they were added; ``limit`` keeps the latest ones."""
+        sql = (
+            f"SELECT {MESSAGE_COLUMNS} FROM messages m JOIN rounds r ON r.seq = m.round_seq "
+            "WHERE m.user_id = ? AND m.session_id = ?"
+        )
+        if pending_only:
+            sql += " AND r.stored = 0"
+        sql += " ORDER BY m.seq DESC"
+        args: list[Any] = [user_id, session_id]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        messages = [to_message(row) for row in self._read(sql, args)]
+        if order == "asc":
+            messages.reverse()
+        return messages
+
+    def messages_by_id(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
+        """The stored messages among ``ids``; missing (deleted) ids are left out."""
+        found: dict[str, StoredMessage] = {}
+        for start in range(0, len(ids), 500):
+            part = list(ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            rows = self._read(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages m JOIN rounds r ON r.seq = m.round_seq "
+                f"WHERE m.id IN ({marks})",
+                part,
+            )
+            for row in rows:
+                message = to_message(row)
+                found[message.id] = message
+        return found
+
+    def user_version(self, user_id: str) -> int:
+        """A counter of the user's changes, shared by every process on this file (0: none yet)."""
+        row = self._read("SELECT version FROM user_versions WHERE user_id = ?", (user_id,))
+        return int(row[0][0]) if row else 0
+
+    def counts(self) -> dict[str, int]:
+        """Messages, rounds and rounds pending (not yet in the vector store)."""
+        row = self._read(
+            "SELECT (SELECT COUNT(*) FROM messages), (SELECT COUNT(*) FROM rounds), "
+            "(SELECT COUNT(*) FROM rounds WHERE stored = 0)",
+            (),
+        )[0]
+        return {"messages": int(row[0]), "rounds": int(row[1]), "pending_rounds": int(row[2])}
+
+    def users(self) -> list[str]:
+        """Every user with stored rounds, in order of first write."""
+        return [row[0] for row in self._read("SELECT user_id FROM rounds GROUP BY user_id ORDER BY MIN(seq)", ())]

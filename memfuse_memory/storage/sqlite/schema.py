@@ -1,0 +1,126 @@
+"""The SQLite message store's schema and row mapping: tables, FTS5 index, version triggers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from typing import Any
+
+from memfuse_memory.models import Scope, StoredMessage, from_micros, to_micros
+from memfuse_memory.storage.term_stats import TOKENIZER
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS rounds (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT    NOT NULL UNIQUE,
+    user_id    TEXT    NOT NULL,
+    agent_id   TEXT,
+    session_id TEXT    NOT NULL,
+    created_us INTEGER NOT NULL,
+    stored     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS rounds_pending ON rounds (seq) WHERE stored = 0;
+CREATE INDEX IF NOT EXISTS rounds_scope ON rounds (user_id, session_id);
+CREATE TABLE IF NOT EXISTS messages (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         TEXT    NOT NULL UNIQUE,
+    round_seq  INTEGER NOT NULL REFERENCES rounds (seq) ON DELETE CASCADE,
+    user_id    TEXT    NOT NULL,
+    user_token TEXT    NOT NULL,
+    agent_id   TEXT,
+    session_id TEXT    NOT NULL,
+    role       TEXT    NOT NULL,
+    content    TEXT    NOT NULL,
+    name       TEXT,
+    created_us INTEGER NOT NULL,
+    metadata   TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_session ON messages (user_id, session_id, seq);
+CREATE INDEX IF NOT EXISTS messages_round ON messages (round_seq);
+CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
+    content, user_token,
+    content = 'messages', content_rowid = 'seq',
+    tokenize = '{TOKENIZER}'
+);
+CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, content, user_token) VALUES (new.seq, new.content, new.user_token);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content, user_token)
+    VALUES ('delete', old.seq, old.content, old.user_token);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content, user_token)
+    VALUES ('delete', old.seq, old.content, old.user_token);
+    INSERT INTO messages_fts (rowid, content, user_token) VALUES (new.seq, new.content, new.user_token);
+END;
+CREATE TRIGGER IF NOT EXISTS messages_version_update AFTER UPDATE OF role, content, name, metadata ON messages BEGIN
+    INSERT INTO user_versions (user_id, version) VALUES (new.user_id, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS user_versions (
+    user_id TEXT    PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS messages_version_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO user_versions (user_id, version) VALUES (new.user_id, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_version_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO user_versions (user_id, version) VALUES (old.user_id, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS rounds_version_stored AFTER UPDATE OF stored ON rounds
+WHEN new.stored <> old.stored BEGIN
+    INSERT INTO user_versions (user_id, version) VALUES (new.user_id, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
+END;
+"""
+
+FILE_NAME = "messages.sqlite3"
+MESSAGE_COLUMNS = (
+    "m.seq, m.id, m.role, m.content, m.name, m.created_us, m.metadata, m.user_id, m.agent_id, m.session_id, r.id"
+)
+
+
+def user_token(user_id: str) -> str:
+    """An opaque word standing for a user inside the FTS index, so user scoping is an index lookup."""
+    return "u" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:24]
+
+
+def to_message(row: sqlite3.Row | tuple[Any, ...]) -> StoredMessage:
+    """A stored message from a row of :data:`MESSAGE_COLUMNS`."""
+    seq, mid, role, content, name, created_us, metadata, user_id, agent_id, session_id, round_id = row
+    return StoredMessage(
+        id=mid,
+        role=role,
+        content=content,
+        name=name,
+        created_at=from_micros(created_us),
+        metadata=json.loads(metadata),
+        scope=Scope(user_id=user_id, session_id=session_id, agent_id=agent_id),
+        round_id=round_id,
+        seq=seq,
+    )
+
+
+def message_row(message: StoredMessage, round_seq: int, scope: Scope, token: str) -> tuple[Any, ...]:
+    """The values of a ``messages`` insert."""
+    return (
+        message.id,
+        round_seq,
+        scope.user_id,
+        token,
+        scope.agent_id,
+        scope.session_id,
+        message.role,
+        message.content,
+        message.name,
+        to_micros(message.created_at),
+        json.dumps(message.metadata, ensure_ascii=False),
+    )

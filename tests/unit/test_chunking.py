@@ -1,0 +1,38 @@
+"""Chunk strategies: one chunk per round, or long turns split and short ones given context."""
+
+from __future__ import annotations
+
+import pytest
+
+from memfuse_memory.buffer.chunking import ContextualChunkStrategy, MessageChunkStrategy, make_strategy
+from memfuse_memory.errors import ConfigError
+from tests.builders import round_of
+
+
+def test_message_strategy_gives_one_chunk_per_round() -> None:
+    chunks = MessageChunkStrategy().chunk([round_of("r1", "hi there", "hello"), round_of("r2", "bye")])
+    assert [c.id for c in chunks] == ["r1:0", "r2:0"]
+    assert chunks[0].text == "user: hi there\nassistant: hello"
+    assert chunks[0].message_ids == ("r1-0", "r1-1")
+
+
+def test_contextual_strategy_splits_long_and_gives_short_ones_context() -> None:
+    long_text = " ".join(f"w{i}" for i in range(50))
+    chunks = ContextualChunkStrategy(max_words=20).chunk(
+        [round_of("r1", "my cat is Miso", "nice cat"), round_of("r2", long_text)]
+    )
+    by_message: dict[str, list[str]] = {}
+    for chunk in chunks:
+        assert len(chunk.message_ids) == 1
+        by_message.setdefault(chunk.message_ids[0], []).append(chunk.text)
+    assert by_message["r1-1"] == ["user: my cat is Miso\nassistant: nice cat"]
+    windows = by_message["r2-0"]
+    assert len(windows) == 3
+    assert all(len(text.split()) <= 21 for text in windows)
+    covered = {word for text in windows for word in text.split()[1:]}
+    assert covered == set(long_text.split())
+
+
+def test_unknown_strategy_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="sentences"):
+        make_strategy("sentences", 10)

@@ -1,0 +1,41 @@
+"""Rank fusion (min-max and reciprocal rank) and the safe FTS5 keyword query."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from memfuse_memory.ranking.fusion import fuse
+from memfuse_memory.ranking.keywords import fts_query, query_terms
+
+
+def test_minmax_fusion_normalises_each_ranking() -> None:
+    hits = fuse({"a": 12.0, "b": 3.0}, {"b": 0.9, "c": 0.2}, method="minmax", keyword_weight=0.5, vector_weight=0.5)
+    scores = {hit.message_id: round(hit.score, 3) for hit in hits}
+    assert scores == {"a": 0.5, "b": 0.5, "c": 0.0}
+    assert {hit.message_id: hit.retrieved_by for hit in hits}["b"] == ["keyword", "vector"]
+
+
+def test_rrf_fusion_uses_ranks_only() -> None:
+    hits = fuse({"a": 1000.0, "b": 999.0}, {"b": 0.1}, method="rrf", keyword_weight=1, vector_weight=1)
+    assert [hit.message_id for hit in hits] == ["b", "a"]
+
+
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=3), st.floats(-50, 50), max_size=20),
+    st.dictionaries(st.text(min_size=1, max_size=3), st.floats(-1, 1), max_size=20),
+    st.sampled_from(["minmax", "rrf"]),
+)
+def test_fusion_property_one_hit_per_message_sorted(keyword: dict, vector: dict, method: str) -> None:
+    hits = fuse(keyword, vector, method=method, keyword_weight=0.5, vector_weight=0.5)  # type: ignore[arg-type]
+    assert sorted(hit.message_id for hit in hits) == sorted(set(keyword) | set(vector))
+    assert all(a.score >= b.score for a, b in pairwise(hits))
+    assert all(0.0 <= hit.score <= 1.0 for hit in hits)
+
+
+def test_keyword_query_is_safe_fts() -> None:
+    assert query_terms("What is the NAME of my cat?") == ["name", "cat"]
+    assert fts_query('cats "AND" NEAR(') == '"cats" OR "near"'
+    assert fts_query("the of and") is None
