@@ -155,7 +155,9 @@ class LimitsConfig(_Section):
     """Input limits; anything over them is rejected before it is written."""
 
     max_content_chars: int = Field(100_000, ge=1, description="Longest message content, in characters.")
-    max_metadata_bytes: int = Field(65_536, ge=2, description="Largest message metadata, as JSON bytes.")
+    max_metadata_bytes: int = Field(
+        65_536, ge=2, description="Largest message metadata (and query metadata_filter), as JSON bytes."
+    )
     max_messages_per_round: int = Field(1_000, ge=1, description="Most messages in one round.")
     max_id_chars: int = Field(256, ge=1, description="Longest user, agent, session or message id.")
 

@@ -13,6 +13,7 @@
      ├── EmbeddingError               the embedding model failed (retried, never faked)
      └── StorageError                 a store failed
           ├── StorageUnavailableError the circuit breaker is open or retries are exhausted
+          ├── WriteRejectedError      a store refused a write for good (retrying cannot help)
           └── FlushTimeoutError       flush_all did not finish within its timeout
 
 Each error is raised ``from`` its cause, so the original exception stays on ``__cause__``.
@@ -33,6 +34,7 @@ __all__ = [
     "ServiceClosedError",
     "StorageError",
     "StorageUnavailableError",
+    "WriteRejectedError",
 ]
 
 
@@ -82,3 +84,7 @@ class StorageUnavailableError(StorageError):
 
 class FlushTimeoutError(StorageError, TimeoutError):
     """flush_all did not finish within its timeout; the data stays pending, nothing is lost."""
+
+
+class WriteRejectedError(StorageError):
+    """A store refused a write for good (invalid data, not an outage): retrying cannot help."""

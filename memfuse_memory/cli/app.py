@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = add("export", commands.export, "write messages as lossless JSONL (ids, times, metadata, rounds)")
     cmd.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     cmd.add_argument("--force", action="store_true", help="overwrite --output if it exists")
-    cmd.add_argument("--user", help="only this user")
+    chosen = cmd.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--user", help="this user's messages")
+    chosen.add_argument("--all-users", action="store_true", help="every user's messages")
     cmd.add_argument("--session", help="only this session")
 
     cmd = add("import", commands.import_, "load a file written by 'export' (same ids, times and rounds)")

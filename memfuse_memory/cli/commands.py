@@ -253,7 +253,8 @@ def export(ctx: Context) -> int:
     with archive.read_store(ctx.data_dir) as store:
         sink = target.open("w", encoding="utf-8") if target is not None else nullcontext(sys.stdout)
         with sink as stream:
-            for row in archive.export_rows(store, user_id=args.user, session_id=args.session):
+            user = None if args.all_users else args.user
+            for row in archive.export_rows(store, user_id=user, session_id=args.session):
                 stream.write(archive.export_line(row) + "\n")
                 counts["messages"] += 1
                 rounds.add(row["round_id"])

@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from memfuse_memory.config import VectorStoreConfig
-from memfuse_memory.errors import StorageError
+from memfuse_memory.errors import StorageError, WriteRejectedError
 from memfuse_memory.models import Chunk, to_micros
 from memfuse_memory.scope import ScopeFilter
 
@@ -50,7 +50,9 @@ class VectorHit:
 class VectorStore(Protocol):
     """Where chunk vectors are kept, partitioned by user."""
 
-    def upsert(self, user_id: str, items: Sequence[VectorItem]) -> None: ...
+    def upsert(self, user_id: str, items: Sequence[VectorItem]) -> None:
+        """Write the items; raise ``WriteRejectedError`` when the store refuses them for good."""
+        ...
 
     def query(self, vector: np.ndarray, where: ScopeFilter, limit: int) -> list[VectorHit]: ...
 
@@ -187,20 +189,12 @@ class ChromaVectorStore:
 
     @staticmethod
     def _upsert(collection: Any, items: Sequence[VectorItem]) -> None:
-        collection.upsert(
-            ids=[item.chunk.id for item in items],
-            embeddings=np.stack([item.vector for item in items]),
-            metadatas=[
-                {
-                    "session_id": item.chunk.scope.session_id,
-                    "agent_id": item.chunk.scope.agent_id or "",
-                    "round_id": item.chunk.round_id,
-                    "message_ids": _ID_SEPARATOR.join(item.chunk.message_ids),
-                    "created_us": to_micros(item.chunk.created_at),
-                }
-                for item in items
-            ],
-        )
+        from chromadb.errors import DuplicateIDError, InvalidArgumentError, InvalidDimensionException
+
+        try:
+            _write_items(collection, items)
+        except (DuplicateIDError, InvalidArgumentError, InvalidDimensionException, ValueError, TypeError) as exc:
+            raise WriteRejectedError(f"Chroma rejected {len(items)} item(s): {exc}") from exc
 
     def query(self, vector: np.ndarray, where: ScopeFilter, limit: int) -> list[VectorHit]:
         condition = where.chroma_where()
@@ -284,3 +278,21 @@ class ChromaVectorStore:
     def close(self) -> None:
         with self._lock:
             self._collections.clear()
+
+
+def _write_items(collection: Any, items: Sequence[VectorItem]) -> None:
+    """One Chroma upsert of vectors and their scope metadata (no text: text lives in SQLite)."""
+    collection.upsert(
+        ids=[item.chunk.id for item in items],
+        embeddings=np.stack([item.vector for item in items]),
+        metadatas=[
+            {
+                "session_id": item.chunk.scope.session_id,
+                "agent_id": item.chunk.scope.agent_id or "",
+                "round_id": item.chunk.round_id,
+                "message_ids": _ID_SEPARATOR.join(item.chunk.message_ids),
+                "created_us": to_micros(item.chunk.created_at),
+            }
+            for item in items
+        ],
+    )

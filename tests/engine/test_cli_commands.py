@@ -132,7 +132,8 @@ def test_export_import_round_trip_is_exact(cli: Callable[..., Result], tmp_path:
     assert cli("ingest", str(source), "--user", "ann").code == 0
     ingest_sample(cli)
 
-    first = cli("export")
+    assert cli("export").code == 2  # every user only when asked for
+    first = cli("export", "--all-users")
     assert first.code == 0 and "exported 50 messages" in first.err
     exported = [json.loads(line) for line in first.out.splitlines()]
     assert len(exported) == 50 and all(tuple(row) == EXPORT_FIELDS for row in exported)
@@ -146,7 +147,7 @@ def test_export_import_round_trip_is_exact(cli: Callable[..., Result], tmp_path:
     imported = cli("import", str(archive), "--json", "--data-dir", str(other), data=False)
     assert imported.code == 0, imported.err
     assert imported.json()["messages"] == 50 and imported.json()["rounds"] == 26
-    second = cli("export", "--data-dir", str(other), data=False)
+    second = cli("export", "--all-users", "--data-dir", str(other), data=False)
     assert second.out == first.out  # byte for byte: ids, round grouping, times, metadata
 
     again = cli("import", str(archive), "--data-dir", str(other), data=False)
@@ -161,8 +162,8 @@ def test_export_to_file_with_filters_and_no_overwrite(cli: Callable[..., Result]
     result = cli("export", "--user", "demo", "--session", "2026-03-16-work", "-o", str(target), "--json")
     assert result.json() == {"file": str(target), "messages": 12, "rounds": 6, "sessions": 1}
     assert len(target.read_text(encoding="utf-8").splitlines()) == 12
-    assert cli("export", "-o", str(target)).code == 2
-    assert cli("export", "-o", str(target), "--force").code == 0
+    assert cli("export", "--user", "demo", "-o", str(target)).code == 2
+    assert cli("export", "--user", "demo", "-o", str(target), "--force").code == 0
 
 
 def test_import_rejects_non_export_lines_with_line_number(cli: Callable[..., Result], tmp_path: Path) -> None:

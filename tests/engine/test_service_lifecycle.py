@@ -226,7 +226,7 @@ def test_export_and_round_ids_round_trip(make_memory: Factory, tmp_path: Any) ->
     source.add(turn("first", "one", metadata={"k": [1]}), session_id="a", user_id="u")
     source.add_batch([turn("second", "two"), turn("third", "three")], session_id="b", user_id="u")
     source.add(turn("other user", "x"), session_id="a", user_id="w")
-    exported = source.export_messages(user_id="u")
+    exported = source.export_messages(user_id="u")["data"]["messages"]
     assert [m["content"] for m in exported] == ["first", "one", "second", "two", "third", "three"]
     assert source.list_users() == ["u", "w"]
     target = make_memory(data_dir=tmp_path / "copy")
@@ -238,7 +238,7 @@ def test_export_and_round_ids_round_trip(make_memory: Factory, tmp_path: Any) ->
                 {k: m[k] for k in ("id", "role", "content", "name", "created_at", "metadata")}
             )
         target.add_batch(list(rounds.values()), session, user_id="u", round_ids=list(rounds))
-    assert target.export_messages(user_id="u") == exported
+    assert target.export_messages(user_id="u")["data"]["messages"] == exported
     with pytest.raises(DuplicateMessageError):
         target.add_batch([turn("again", "x")], "a", user_id="u", round_ids=[exported[0]["round_id"]])
     with pytest.raises(InvalidMessageError, match="one id per round"):
