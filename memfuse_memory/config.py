@@ -83,6 +83,12 @@ class QueryConfig(_Section):
     keyword_weight: float = Field(0.5, ge=0, description="Weight of the keyword (BM25) ranking in fusion.")
     vector_weight: float = Field(0.5, ge=0, description="Weight of the vector (cosine) ranking in fusion.")
     candidate_pool: int = Field(50, ge=1, description="Candidates drawn from each ranking before fusion.")
+    time_boost_weight: float = Field(
+        0.3,
+        ge=0,
+        description="Share of the best fused score added to candidates whose time fits the query's time words "
+        '("last Saturday", "in May 2023", "most recent"); 0 turns the time boost off.',
+    )
 
 
 class BufferConfig(_Section):

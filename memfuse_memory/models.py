@@ -125,6 +125,12 @@ class QueryRequest:
     metadata_filter: str | None
     since: int | None
     until: int | None
+    reference_time: int | None = None  # what "yesterday" or "last week" in the text are read against
+
+    @property
+    def reference(self) -> datetime:
+        """The reference time of the text's time expressions (now when none was given)."""
+        return datetime.now(UTC) if self.reference_time is None else from_micros(self.reference_time)
 
     @property
     def filter_dict(self) -> dict[str, Any]:

@@ -394,12 +394,15 @@ class Engine:
         metadata_filter: dict[str, Any] | None = None,
         since: Any = None,
         until: Any = None,
+        reference_time: Any = None,
     ) -> dict[str, Any]:
         """Find the messages of a user most relevant to ``query`` (at most ``query.max_size``).
 
         Every source is searched: keywords over all acknowledged messages, vectors of the
         HybridBuffer and of storage; rankings are fused, one result per message. Internal
         sessions (an adapter's own records, ids starting with ``~``) are left out unless named.
+        Time words in ``query`` ("last Saturday", "in May 2023", "most recent") are read against
+        ``reference_time`` (default now) and softly favour messages of that time; never a filter.
         """
         arguments = {name: value for name, value in locals().items() if name != "self"}
         return self.run_query(self.prepare_query(**arguments))
