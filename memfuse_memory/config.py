@@ -83,6 +83,12 @@ class QueryConfig(_Section):
     keyword_weight: float = Field(0.5, ge=0, description="Weight of the keyword (BM25) ranking in fusion.")
     vector_weight: float = Field(0.5, ge=0, description="Weight of the vector (cosine) ranking in fusion.")
     candidate_pool: int = Field(50, ge=1, description="Candidates drawn from each ranking before fusion.")
+    embed_pending_limit: int = Field(
+        32,
+        ge=0,
+        description="Buffered chunks not yet embedded that a query embeds itself, so it ranks them by meaning "
+        "(their vectors are kept; 0: none, they rank by keyword until the worker embeds them).",
+    )
 
 
 class BufferConfig(_Section):

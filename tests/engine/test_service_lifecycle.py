@@ -39,7 +39,8 @@ async def test_async_service_requires_start_and_matches_blocking(
         async_reply = await service.query("tulips", user_id="u")
         sync_reply = blocking.query("tulips", user_id="u")
         assert async_reply["data"]["results"] == sync_reply["data"]["results"]
-        assert len(async_reply["data"]["results"]) == 2
+        found = [r["content"] for r in async_reply["data"]["results"]]
+        assert sorted(found[:2]) == ["async tulips bloom", "blocking tulips wilt"]
         async_history = await service.get_messages_by_session("p", user_id="u")
         assert async_history == blocking.get_messages_by_session("p", user_id="u")
         await service.flush_all()
