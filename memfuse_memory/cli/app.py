@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--since", metavar="TIME", help="only messages at or after this ISO 8601 time")
     cmd.add_argument("--until", metavar="TIME", help="only messages at or before this ISO 8601 time")
     cmd.add_argument("--filter", action="append", metavar="KEY=VALUE", help="metadata must match (repeatable)")
+    cmd.add_argument("--min-score", type=float, metavar="S", help="leave out hits scoring below S (0 to 1)")
 
     cmd = add("history", commands.history, "print a session's messages in order")
     cmd.add_argument("session", help="session id")

@@ -195,6 +195,7 @@ def query(ctx: Context) -> int:
             metadata_filter=parse_filters(args.filter),
             since=args.since,
             until=args.until,
+            min_score=args.min_score,
         )
     data = reply["data"]
     if ctx.out.json_mode:
