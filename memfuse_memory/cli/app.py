@@ -17,23 +17,25 @@ from memfuse_memory.cli.errors import (
     CliError,
 )
 from memfuse_memory.cli.output import Output
-from memfuse_memory.errors import ConfigError, InvalidInputError, MemFuseError
+from memfuse_memory.errors import ConfigError, DataDirError, InvalidInputError, MemFuseError
 
 Handler = Callable[[Context], int]
 
 EPILOG = """\
-exit codes: 0 ok, 1 runtime failure (storage, embedding), 2 bad usage or input, 3 bad configuration
+exit codes: 0 ok, 1 runtime failure (storage, embedding), 2 bad usage or input (also a data directory
+that is a file, cannot be created, or holds no memory for a command that only reads), 3 bad configuration
 start with:  memfuse-memory demo
 """
 
 
 def exit_code_for(error: BaseException) -> int:
-    """The exit code of an error: input and usage 2, configuration 3, anything else 1."""
+    """The exit code of an error: input, usage and an unusable data directory 2, configuration 3,
+    anything else 1."""
     if isinstance(error, CliError):
         return error.exit_code
     if isinstance(error, ConfigError):
         return EXIT_CONFIG
-    if isinstance(error, InvalidInputError):
+    if isinstance(error, InvalidInputError | DataDirError):
         return EXIT_USAGE
     return EXIT_FAILURE
 

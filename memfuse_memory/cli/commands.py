@@ -183,7 +183,7 @@ def parse_filters(items: Sequence[str] | None) -> dict[str, Any] | None:
 def query(ctx: Context) -> int:
     """Search a user's memory and print the hits with scores and sources."""
     args = ctx.args
-    with ctx.service() as service:
+    with ctx.service(existing=True) as service:
         reply = service.query(
             args.text,
             args.top_k,
@@ -214,7 +214,7 @@ def query(ctx: Context) -> int:
 def history(ctx: Context) -> int:
     """Print a session's messages in order."""
     args = ctx.args
-    with ctx.service(needs_model=False) as service:
+    with ctx.service(needs_model=False, existing=True) as service:
         reply = service.get_messages_by_session(
             args.session, user_id=args.user, buffer_only=args.buffer_only or None, limit=args.limit, order=args.order
         )
@@ -230,7 +230,7 @@ def history(ctx: Context) -> int:
 
 def stats(ctx: Context) -> int:
     """Print the counters and health of every component."""
-    with ctx.service(needs_model=False) as service:
+    with ctx.service(needs_model=False, existing=True) as service:
         data = service.get_stats()
     if ctx.out.json_mode:
         ctx.out.json(data)
@@ -332,7 +332,7 @@ def forget(ctx: Context) -> int:
     user = args.user or "default"
     what = f"session {args.session!r} of user {user!r}" if args.session else f"all memory of user {user!r}"
     _confirm(ctx, what)
-    with ctx.service(needs_model=False) as service:
+    with ctx.service(needs_model=False, existing=True) as service:
         if args.session is not None:
             data = service.delete_session(args.session, user_id=user)["data"]
         else:

@@ -203,7 +203,7 @@ def test_bad_input_exit_codes(cli: Callable[..., Result], tmp_path: Path) -> Non
     invalid.write_text(json.dumps([{"role": "user", "content": "x", "created_at": "not a time"}]), encoding="utf-8")
     rejected = cli("ingest", str(invalid))
     assert rejected.code == 2 and "created_at" in rejected.err
-    assert cli("stats", "--json").json()["storage"]["messages"] == 0  # nothing was written
+    assert "no memory in" in cli("stats").err  # nothing was written, not even an empty store
 
 
 def test_unknown_option_and_command(cli: Callable[..., Result], capsys: pytest.CaptureFixture[str]) -> None:
@@ -236,3 +236,22 @@ def test_config_show_and_validate(cli: Callable[..., Result], tmp_path: Path, da
     assert result.json()["error"]["type"] == "ConfigError"
     assert cli("config", "validate", str(tmp_path / "absent.yaml")).code == 2
     assert cli("stats", "--config", str(bad)).code == 3
+
+
+@pytest.mark.parametrize(
+    "argv", [("history", "s1"), ("stats",), ("query", "anything"), ("forget", "--user", "u", "--yes")]
+)
+def test_reading_commands_on_a_folder_without_memory_say_so_and_create_nothing(
+    cli: Callable[..., Result], data_dir: Path, argv: tuple[str, ...]
+) -> None:
+    result = cli(*argv)
+    assert result.code == 2 and "no memory in" in result.err and str(data_dir) in result.err
+    assert not data_dir.exists(), "nothing is created in a misspelled folder"
+
+
+def test_a_data_dir_that_is_a_file_is_named_with_exit_code_2(cli: Callable[..., Result], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for target in (blocker, blocker / "below"):
+        result = cli("ingest", str(SAMPLE), "--data-dir", str(target), data=False)
+        assert result.code == 2 and str(blocker) in result.err and "Traceback" not in result.err
