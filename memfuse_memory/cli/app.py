@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("file", help="JSON/JSONL: our messages, OpenAI 'messages' arrays or LangChain message dicts")
     cmd.add_argument("--user", default="default", help="user of records that name none (default: default)")
     cmd.add_argument("--session", help="session of records that name none (default: the file name)")
+    cmd.add_argument(
+        "--allow-duplicates",
+        action="store_true",
+        help="store messages again that an earlier run stored (default: skip them, by id or content hash)",
+    )
     cmd.add_argument("--agent", help="agent of records that name none")
 
     cmd = add("query", commands.query, "search a user's memory")
