@@ -32,7 +32,9 @@ __all__ = [
     "load_config",
 ]
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "buffer" / "default.yaml"
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "data" / "default.yaml"
+"""The default configuration shipped in the package (``config/buffer/default.yaml`` of the source
+tree is the same file, byte for byte; a test keeps them in step)."""
 
 
 class _Section(BaseModel):

@@ -135,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="show or validate configuration", parents=common)
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     show = config_sub.add_parser("show", help="print the effective configuration", parents=common)
+    show.add_argument(
+        "--defaults", action="store_true", help="print the packaged default config file, with its comments"
+    )
     show.set_defaults(handler=commands.config_show)
     validate = config_sub.add_parser("validate", help="check a YAML config file", parents=common)
     validate.add_argument("file", help="YAML file to check")

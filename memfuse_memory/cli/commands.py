@@ -20,7 +20,7 @@ from memfuse_memory.cli.context import Context
 from memfuse_memory.cli.errors import EXIT_OK, CliError, InputFileError, UsageError
 from memfuse_memory.cli.formats import Conversation, Defaults, read_conversations
 from memfuse_memory.cli.output import messages_table, results_table, stats_table
-from memfuse_memory.config import LimitsConfig, load_config
+from memfuse_memory.config import DEFAULT_CONFIG_PATH, LimitsConfig, load_config
 from memfuse_memory.errors import ConfigError, InvalidInputError, MemFuseError
 from memfuse_memory.models import Scope
 from memfuse_memory.validation import check_id, validate_round
@@ -354,7 +354,11 @@ def forget(ctx: Context) -> int:
 
 
 def config_show(ctx: Context) -> int:
-    """Print the effective configuration (defaults, ``--config`` and ``--data-dir`` applied)."""
+    """Print the effective configuration (defaults, ``--config`` and ``--data-dir`` applied), or
+    with ``--defaults`` the packaged default file as it is (a starting point for one's own)."""
+    if ctx.args.defaults:
+        sys.stdout.write(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))  # as is: no wrapping, no markup
+        return EXIT_OK
     data = ctx.config.model_dump(mode="json")
     if ctx.out.json_mode:
         ctx.out.json(data)

@@ -13,6 +13,7 @@ import pytest
 from memfuse_memory import BlockingBufferService, MemFuseConfig
 from memfuse_memory.cli import main
 from memfuse_memory.cli.archive import EXPORT_FIELDS
+from memfuse_memory.config import DEFAULT_CONFIG_PATH, load_config
 
 SAMPLE = Path(__file__).resolve().parents[2] / "memfuse_memory" / "data" / "sample_conversation.json"
 
@@ -236,6 +237,17 @@ def test_config_show_and_validate(cli: Callable[..., Result], tmp_path: Path, da
     assert result.json()["error"]["type"] == "ConfigError"
     assert cli("config", "validate", str(tmp_path / "absent.yaml")).code == 2
     assert cli("stats", "--config", str(bad)).code == 3
+
+
+def test_config_show_defaults_prints_the_packaged_file_which_validates(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    shown = cli("config", "show", "--defaults")
+    assert shown.code == 0 and shown.out == DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    copy = tmp_path / "mine.yaml"
+    copy.write_text(shown.out, encoding="utf-8")
+    assert cli("config", "validate", str(copy)).code == 0
+    assert load_config(copy) == MemFuseConfig()
 
 
 @pytest.mark.parametrize(
