@@ -260,9 +260,16 @@ class ChromaVectorStore:
 
         return ChromaItemIndex(self)
 
-    def count(self, user_id: str) -> int:
-        """Chunks held for a user (inspection and tests)."""
-        return self._using(user_id, create=False, operation=lambda collection: int(collection.count()), missing=0)
+    def count(self, user_id: str, kind: str = MESSAGES) -> int:
+        """Vectors held for a user: message chunks, or key-value items (inspection and tests)."""
+        return self._using(
+            user_id, create=False, operation=lambda collection: int(collection.count()), missing=0, kind=kind
+        )
+
+    def has_collection(self, user_id: str, kind: str = MESSAGES) -> bool:
+        """Whether the user's collection of this kind exists on the Chroma side."""
+        name = collection_name(self.store_id, user_id, kind)
+        return name in [collection.name for collection in self._client.list_collections()]
 
     def message_ids(self, user_id: str) -> list[str]:
         """The focus message ids of every chunk held for a user, one entry per chunk focus."""
