@@ -394,12 +394,15 @@ class Engine:
         metadata_filter: dict[str, Any] | None = None,
         since: Any = None,
         until: Any = None,
+        min_score: float | None = None,
     ) -> dict[str, Any]:
         """Find the messages of a user most relevant to ``query`` (at most ``query.max_size``).
 
-        Every source is searched: keywords over all acknowledged messages, vectors of the
-        HybridBuffer and of storage; rankings are fused, one result per message. Internal
-        sessions (an adapter's own records, ids starting with ``~``) are left out unless named.
+        Every source is searched: keywords over all acknowledged messages, vectors of every
+        buffered and stored chunk; rankings are fused, one result per message, with a score in
+        [0, 1] relative to this query's candidates (1: the best by keyword and by meaning);
+        ``min_score`` drops the weaker ones. Internal sessions (an adapter's own records, ids starting with ``~``) are
+        left out unless named.
         """
         arguments = {name: value for name, value in locals().items() if name != "self"}
         return self.run_query(self.prepare_query(**arguments))
