@@ -14,7 +14,8 @@
      └── StorageError                 a store failed
           ├── StorageUnavailableError the circuit breaker is open or retries are exhausted
           ├── WriteRejectedError      a store refused a write for good (retrying cannot help)
-          └── FlushTimeoutError       flush_all did not finish within its timeout
+          ├── FlushTimeoutError       flush_all did not finish within its timeout
+          └── DataDirError            the data directory is a file or cannot be created
 
 Each error is raised ``from`` its cause, so the original exception stays on ``__cause__``.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DataDirError",
     "DuplicateMessageError",
     "EmbeddingError",
     "FlushTimeoutError",
@@ -88,3 +90,7 @@ class FlushTimeoutError(StorageError, TimeoutError):
 
 class WriteRejectedError(StorageError):
     """A store refused a write for good (invalid data, not an outage): retrying cannot help."""
+
+
+class DataDirError(StorageError):
+    """The data directory is a file, or cannot be created or opened (the message names the path)."""

@@ -125,6 +125,7 @@ class QueryRequest:
     metadata_filter: str | None
     since: int | None
     until: int | None
+    min_score: float = 0.0
     reference_time: int | None = None  # what "yesterday" or "last week" in the text are read against
 
     @property

@@ -263,6 +263,7 @@ def validate_query_options(
     metadata_filter: Any = None,
     since: Any = None,
     until: Any = None,
+    min_score: Any = None,
     reference_time: Any = None,
     limits: LimitsConfig,
     defaults: QueryConfig | None = None,
@@ -307,6 +308,10 @@ def validate_query_options(
         raise InvalidQueryError(str(exc)) from exc
     if since_us is not None and until_us is not None and since_us > until_us:
         raise InvalidQueryError("since must not be later than until")
+    if min_score is not None and (
+        isinstance(min_score, bool) or not isinstance(min_score, int | float) or not 0.0 <= min_score <= 1.0
+    ):
+        raise InvalidQueryError(f"min_score must be a number from 0 to 1, got {min_score!r}")
     return {
         "top_k": top_k,
         "user_id": user_id,
@@ -317,6 +322,7 @@ def validate_query_options(
         "metadata_filter": filter_json,
         "since": since_us,
         "until": until_us,
+        "min_score": 0.0 if min_score is None else float(min_score),
         "reference_time": reference_us,
     }
 

@@ -394,13 +394,16 @@ class Engine:
         metadata_filter: dict[str, Any] | None = None,
         since: Any = None,
         until: Any = None,
+        min_score: float | None = None,
         reference_time: Any = None,
     ) -> dict[str, Any]:
         """Find the messages of a user most relevant to ``query`` (at most ``query.max_size``).
 
-        Every source is searched: keywords over all acknowledged messages, vectors of the
-        HybridBuffer and of storage; rankings are fused, one result per message. Internal
-        sessions (an adapter's own records, ids starting with ``~``) are left out unless named.
+        Every source is searched: keywords over all acknowledged messages, vectors of every
+        buffered and stored chunk; rankings are fused, one result per message, with a score in
+        [0, 1] relative to this query's candidates (1: the best by keyword and by meaning);
+        ``min_score`` drops the weaker ones. Internal sessions (an adapter's own records, ids starting with ``~``) are
+        left out unless named.
         Time words in ``query`` ("last Saturday", "in May 2023", "most recent") are read against
         ``reference_time`` (default now) and softly favour messages of that time; never a filter.
         """
