@@ -54,6 +54,7 @@ _EARLIEST = re.compile(
     r"\b(first|earliest|initially|originally|at the (?:beginning|start)|which (?:came|happened) first)\b", re.I
 )
 _LATEST = re.compile(r"\b(most recent(?:ly)?|latest|last time|recently|currently|newest|lately)\b", re.I)
+_CHOICE = re.compile(r"\b(first|earliest|latest|most recent(?:ly)?)\b.*\bor\b", re.I | re.S)
 _BEFORE_AFTER = re.compile(r"\b(before|after)\s+(?:i|we|my)\b", re.I)
 _HINT_WORDS = re.compile(
     rf"\b(ago|yesterday|today|tonight|last|past|this|previous|first|earliest|latest|recent(?:ly)?|lately|before|after|"
@@ -178,11 +179,13 @@ def _relative(text: str, ref: datetime) -> tuple[datetime, datetime, float] | No
         if (match.group(1) or "").lower() == "this" and today.weekday() == target:
             back = 0
         start = today - timedelta(days=back)
-        return start, start + _DAY, 0.8 if match.group(1) else 0.6
+        return start, start + _DAY, 0.8 if match.group(1) else 0.3  # bare: "the Sunday mass" is no date
     return None
 
 
 def _order(text: str) -> tuple[Order | None, float]:
+    if _CHOICE.search(text):
+        return None, 0.0  # "which came first, A or B?" needs both A and B, not the earliest
     if _LATEST.search(text):
         return "latest", 0.7
     if _EARLIEST.search(text):

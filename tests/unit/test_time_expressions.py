@@ -54,7 +54,6 @@ def test_windows(text: str, ref: datetime, start: datetime, end: datetime) -> No
 
 
 ORDERS = [
-    ("which did I buy first, the lamp or the desk?", "earliest"),
     ("what was the earliest trip I took?", "earliest"),
     ("what did I initially plan?", "earliest"),
     ("what is my most recent purchase?", "latest"),
@@ -73,7 +72,13 @@ def test_orders(text: str, order: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["how do I cook rice?", "may I ask about my dog's name", "what is my favourite colour", "where do I work"],
+    [
+        "how do I cook rice?",
+        "which did I buy first, the lamp or the desk?",
+        "may I ask about my dog's name",
+        "what is my favourite colour",
+        "where do I work",
+    ],
 )
 def test_no_hint(text: str) -> None:
     hint = resolve(text, REF)
