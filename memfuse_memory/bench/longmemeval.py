@@ -57,7 +57,10 @@ FUSION_GRID: dict[str, dict[str, Any]] = {
 TIME_BOOST_GRID: dict[str, dict[str, Any]] = {
     f"time boost {w}": {"buffer": {"query": {"time_boost_weight": w}}} for w in (0.0, 0.15, 0.3, 0.6)
 }
-"""Weights of the soft time boost (0 = off), chosen with ``quality --variants "time boost"``."""
+"""Weights of the soft time boost (0 = off), compared with ``quality --question-type temporal-reasoning
+--variants "time boost"``. On 32 temporal-reasoning questions (haystacks trimmed to 12 sessions; small:
+one evidence turn moves a mean by ~0.02) 0.3 gave turn Recall@10 0.948 vs 0.937 off, NDCG@10 0.687
+vs 0.676, Recall@5 0.672 vs 0.688; 0.6 scored like 0.3. The default is 0.3."""
 
 METRICS = ["turn_recall@5", "turn_recall@10", "turn_hit@5", "ndcg@10", "session_recall@5", "session_recall@10"]
 
