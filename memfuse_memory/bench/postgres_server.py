@@ -8,6 +8,7 @@ way a replica talks to a remote server, and so it can be stopped and started aga
 from __future__ import annotations
 
 import socket
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -51,11 +52,13 @@ class LocalPostgres:
 
 
 @contextmanager
-def local_postgres(folder: Path) -> Iterator[LocalPostgres]:
-    """Initialise a server in ``folder``, run it on a free loopback port, yield it, and stop it."""
+def local_postgres() -> Iterator[LocalPostgres]:
+    """Initialise a server in a new temporary folder, run it on a free loopback port, yield it,
+    then stop it and remove the folder. (The folder is made under the system temp dir: the
+    postgres system user must be able to reach it, which a 0700 parent like pytest's forbids.)"""
     import pgserver
 
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="memfuse-pg-"))
     bootstrap = pgserver.get_server(folder, cleanup_mode=None)
     server = LocalPostgres(Path(bootstrap.pgdata), free_port(), bootstrap.system_user)
     server.stop()

@@ -55,7 +55,6 @@ collect_ignore = (
         "test_examples_quickstart.py",
         "test_langchain_examples.py",
         "test_llama_index_examples.py",
-        "test_multiprocess.py",
         "test_server_crash.py",
         "test_server_sdk.py",
         # the LangGraph store needs the SQLite backend for now
@@ -173,9 +172,9 @@ def _engines_use_the_vector_mode(vector_store_config: VectorStoreConfig) -> Iter
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+def postgres_server() -> Iterator[LocalPostgres]:
     """A real PostgreSQL 16 (the pgserver wheel) on a free port of 127.0.0.1, for the whole session."""
-    with local_postgres(tmp_path_factory.mktemp("postgres")) as server:
+    with local_postgres() as server:
         yield server
 
 

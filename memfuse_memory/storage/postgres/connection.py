@@ -47,15 +47,9 @@ class PgConnection:
         self._owner_lock = threading.Lock()
         self._closed = False
         self.store_id = ""
-        self._pool = ConnectionPool(
-            self._dsn,
-            min_size=settings.pool_min_size,
-            max_size=settings.pool_max_size,
-            timeout=self._timeout,
-            kwargs={"connect_timeout": max(1, int(self._timeout))},
-            open=False,
-            name="memfuse-messages",
-        )
+        self._sizes = (settings.pool_min_size, settings.pool_max_size)
+        self._revive_lock = threading.Lock()
+        self._pool = self._new_pool()
         try:
             self._pool.open(wait=True, timeout=self._timeout)
             self._migrate()
@@ -65,12 +59,57 @@ class PgConnection:
             self._pool.close()
             raise storage_error(f"cannot open the message store at {redact_dsn(self._dsn)}", exc) from exc
 
+    def _new_pool(self) -> ConnectionPool[Any]:
+        return ConnectionPool(
+            self._dsn,
+            min_size=self._sizes[0],
+            max_size=self._sizes[1],
+            timeout=self._timeout,
+            kwargs={"connect_timeout": max(1, int(self._timeout)), "autocommit": True},
+            open=False,
+            name="memfuse-messages",
+        )
+
+    def _revive(self, pool: ConnectionPool[Any]) -> bool:
+        """After a pool timeout: if the server answers again, replace the pool (whose reconnect
+        backoff may still be waiting) and say so; False while the server is still away."""
+        with self._revive_lock:
+            if self._pool is not pool:
+                return True
+            try:
+                psycopg.connect(self._dsn, connect_timeout=max(1, int(self._timeout))).close()
+            except psycopg.Error:
+                return False
+            fresh = self._new_pool()
+            fresh.open(wait=False)
+            self._pool = fresh
+        pool.close(timeout=0)
+        return True
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection (autocommit); after an outage the first caller revives the pool."""
+        if self._closed:
+            raise StorageError("the message store is closed")
+        pool = self._pool
+        try:
+            conn = pool.getconn()
+        except PoolTimeout:
+            if not self._revive(pool):
+                raise
+            pool = self._pool
+            conn = pool.getconn()
+        try:
+            yield conn
+        finally:
+            pool.putconn(conn)
+
     def sql(self, text: str) -> str:
         """``text`` with ``{s}`` replaced by this store's schema."""
         return text.replace("{s}", self.s)
 
     def _migrate(self) -> None:
-        with self._pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.s}")
             conn.execute(self.sql("CREATE TABLE IF NOT EXISTS {s}.schema_version (version integer NOT NULL)"))
@@ -106,18 +145,14 @@ class PgConnection:
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
         """One transaction, committed when the block ends (the commit is the acknowledgement)."""
-        if self._closed:
-            raise StorageError("the message store is closed")
-        with self._pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             yield conn
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one query (``{s}`` is this schema); a connection lost meanwhile is retried once."""
-        if self._closed:
-            raise StorageError("the message store is closed")
         for attempt in (1, 2):
             try:
-                with self._pool.connection() as conn:
+                with self._connection() as conn:
                     return conn.execute(self.sql(sql), list(args)).fetchall()
             except psycopg.OperationalError as exc:
                 if attempt == 2:
