@@ -133,6 +133,11 @@ class MessageStoreConfig(_Section):
     )
     pool_min_size: int = Field(1, ge=0, description="Backend 'postgres': connections kept open.")
     pool_max_size: int = Field(8, ge=1, description="Backend 'postgres': most connections open at once.")
+    synchronous_commit: Literal["on", "off"] = Field(
+        "on",
+        description="Backend 'postgres': 'on' waits for the server's WAL flush before an add returns (survives "
+        "a server crash); 'off' survives a replica crash but not a server crash (like sqlite_synchronous NORMAL).",
+    )
     connect_timeout_seconds: float = Field(
         5.0,
         gt=0,

@@ -64,7 +64,7 @@ def test_keyword_sql_ors_the_words_within_the_scope() -> None:
     assert args[0] == "'go' | 'running' | 'o' | 'brien'"
     assert args[1:4] == ["u1", "s1", "a"] and args[-1] == 7
     assert "m.user_id = %s AND m.session_id = %s AND m.agent_id = %s" in sql
-    assert "m.tsv @@ q" in sql and "ts_rank_cd" in sql and sql.endswith("LIMIT %s")
+    assert "m.tsv @@ q" in sql and "ts_rank(m.tsv, q, 1)" in sql and sql.endswith("LIMIT %s")
     assert sql.count("%s") == len(args)
 
 

@@ -48,6 +48,7 @@ class PgConnection:
         self._closed = False
         self.store_id = ""
         self._sizes = (settings.pool_min_size, settings.pool_max_size)
+        self._options = f"-c synchronous_commit={settings.synchronous_commit}"
         self._revive_lock = threading.Lock()
         self._pool = self._new_pool()
         try:
@@ -65,7 +66,7 @@ class PgConnection:
             min_size=self._sizes[0],
             max_size=self._sizes[1],
             timeout=self._timeout,
-            kwargs={"connect_timeout": max(1, int(self._timeout)), "autocommit": True},
+            kwargs={"connect_timeout": max(1, int(self._timeout)), "autocommit": True, "options": self._options},
             open=False,
             name="memfuse-messages",
         )

@@ -1,7 +1,8 @@
 """Keyword search inside PostgreSQL: English full-text search over a GIN-indexed ``tsvector``.
 
 The query's words (stop words removed, as for SQLite) are OR-ed into a ``tsquery``; matches are
-ranked by ``ts_rank_cd`` normalised by document length (flag 1), within the query's scope.
+ranked by ``ts_rank`` normalised by the log of document length (flag 1), within the query's scope.
+(``ts_rank_cd``, cover density, cost 15x more here: 33 ms against 2 ms over 1,000 matching messages.)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def keyword_sql(request: QueryRequest, limit: int) -> tuple[str, list[Any]] | No
         return None
     where, args = request.scope.sql("m", "%s")
     sql = (
-        "SELECT m.id, ts_rank_cd(m.tsv, q, 1) AS score FROM {s}.messages m, "
+        "SELECT m.id, ts_rank(m.tsv, q, 1) AS score FROM {s}.messages m, "
         "to_tsquery('english', %s) q "
         f"WHERE m.tsv @@ q AND {where} ORDER BY score DESC, m.seq DESC LIMIT %s"
     )

@@ -35,6 +35,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX rounds_pending ON {s}.rounds (owner, seq) WHERE NOT stored;
     CREATE INDEX rounds_scope ON {s}.rounds (user_id, session_id);
+    CREATE INDEX rounds_id ON {s}.rounds (id);
     CREATE TABLE {s}.messages (
         seq        bigserial UNIQUE,
         user_id    text   NOT NULL,
@@ -52,6 +53,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX messages_session ON {s}.messages (user_id, session_id, seq);
     CREATE INDEX messages_round ON {s}.messages (round_seq);
+    CREATE INDEX messages_id ON {s}.messages (id);
     CREATE INDEX messages_tsv ON {s}.messages USING gin (tsv);
     CREATE TABLE {s}.user_versions (
         user_id text   PRIMARY KEY,
