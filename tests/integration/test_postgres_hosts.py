@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,8 @@ from memfuse_memory import BlockingBufferService
 from memfuse_memory.bench.postgres_server import LocalPostgres, local_postgres
 from memfuse_memory.config import MessageStoreConfig
 from memfuse_memory.errors import StorageUnavailableError
-from memfuse_memory.models import Round, Scope, StoredMessage
 from memfuse_memory.storage.postgres import PostgresMessageStore
+from tests.builders import round_of
 from tests.integration.conftest import ChromaServer
 from tests.integration.message_store_mode import schema_for
 
@@ -84,25 +83,10 @@ def test_two_hosts_share_writes_searches_deletes_and_fresh_caches(
         assert [m["id"] for m in b.export_messages(user_id="u")] == [second]
 
 
-def make_round(n: int, user: str = "orphan") -> Round:
-    scope = Scope(user_id=user, session_id="s")
-    message = StoredMessage(
-        id=f"m{n}",
-        role="user",
-        content=f"note {n}",
-        name=None,
-        created_at=datetime.now(UTC),
-        metadata={},
-        scope=scope,
-        round_id=f"r{n}",
-    )
-    return Round(id=f"r{n}", scope=scope, messages=[message])
-
-
 def test_rounds_of_a_dead_engine_are_adopted_exactly_once(tmp_path: Path, postgres_dsn: str) -> None:
     settings = MessageStoreConfig(backend="postgres", dsn=postgres_dsn, schema_name=schema_for(tmp_path))
     dead = PostgresMessageStore(settings)
-    dead.append_rounds([make_round(n) for n in range(40)])
+    dead.append_rounds([round_of(f"r{n}", f"note {n}", user="orphan") for n in range(40)])
     survivors = [PostgresMessageStore(settings) for _ in range(3)]
     try:
         assert all(not s.pending_round_ids() for s in survivors), "rounds of a live engine were taken"

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from typing import Any
 
 import psycopg
 
 from memfuse_memory.errors import DuplicateMessageError, InvalidInputError
-from memfuse_memory.models import Round, StoredMessage, to_micros
+from memfuse_memory.models import Round, StoredMessage
 from memfuse_memory.storage.postgres.connection import PgConnection, storage_error
-from memfuse_memory.storage.postgres.schema import BUMP_VERSION, INSERT_MESSAGE, message_row
+from memfuse_memory.storage.postgres.schema import BUMP_VERSION, INSERT_MESSAGE, INSERT_ROUND, message_row, round_params
 
 
 class PgWrites(PgConnection):
@@ -26,31 +27,14 @@ class PgWrites(PgConnection):
             conn.execute(self.sql(BUMP_VERSION), (user_id,))
 
     def append_rounds(self, rounds: Sequence[Round]) -> None:
-        """Commit rounds and their messages (keyword-searchable at once) in one transaction."""
+        """Commit rounds and their messages (keyword-searchable at once): one statement, one round
+        trip, for one round; one transaction for several."""
         try:
-            with self._write() as conn:
+            with ExitStack() as stack:
+                conn = stack.enter_context(self._connection() if len(rounds) == 1 else self._write())
                 for round_ in rounds:
-                    scope = round_.scope
-                    row = conn.execute(
-                        self.sql(
-                            "INSERT INTO {s}.rounds (id, user_id, agent_id, session_id, created_us, owner) "
-                            "VALUES (%s, %s, %s, %s, %s, %s) RETURNING seq"
-                        ),
-                        (
-                            round_.id,
-                            scope.user_id,
-                            scope.agent_id,
-                            scope.session_id,
-                            to_micros(round_.created_at),
-                            self.owner,
-                        ),
-                    ).fetchone()
+                    row = conn.execute(self.sql(INSERT_ROUND), round_params(round_, self.owner)).fetchone()
                     round_.seq = int(row[0]) if row else 0
-                    with conn.cursor() as cur:
-                        cur.executemany(
-                            self.sql(INSERT_MESSAGE), [message_row(m, round_.seq, scope) for m in round_.messages]
-                        )
-                self._bump(conn, (r.scope.user_id for r in rounds))
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateMessageError(f"message or round id already stored: {exc.diag.message_detail}") from exc
         except psycopg.Error as exc:
