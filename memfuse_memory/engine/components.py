@@ -33,6 +33,7 @@ from memfuse_memory.engine.search import QueryPath
 from memfuse_memory.engine.writes import WritePath
 from memfuse_memory.errors import ConfigError
 from memfuse_memory.memory_service import MemoryService
+from memfuse_memory.storage import dirlock
 from memfuse_memory.storage.base import MessageStoreProtocol
 from memfuse_memory.storage.kv_store import KVStore
 from memfuse_memory.storage.kv_vectors import ItemIndex
@@ -90,7 +91,7 @@ class Components:
 def open_store(config: MemFuseConfig, data_dir: Path) -> MessageStoreProtocol:
     """The configured message store: PostgreSQL (``storage.message_store.backend``) or the data dir's SQLite file."""
     storage = config.storage
-    data_dir.mkdir(parents=True, exist_ok=True)
+    dirlock.ensure_dir(data_dir)
     if storage.message_store.backend == "postgres":
         try:
             from memfuse_memory.storage.postgres import PostgresMessageStore
