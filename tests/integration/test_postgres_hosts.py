@@ -80,7 +80,7 @@ def test_two_hosts_share_writes_searches_deletes_and_fresh_caches(
         assert third not in ids(a.query("antique compasses", user_id="u"))
         a.flush_all()
         assert third not in ids(b.query("antique compasses", user_id="u"))
-        assert [m["id"] for m in b.export_messages(user_id="u")] == [second]
+        assert [m["id"] for m in b.export_messages(user_id="u")["data"]["messages"]] == [second]
 
 
 def test_rounds_of_a_dead_engine_are_adopted_exactly_once(tmp_path: Path, postgres_dsn: str) -> None:
@@ -142,7 +142,7 @@ def test_postgres_outage_fails_adds_fast_and_the_engine_reconnects(tmp_path: Pat
         reply = memory.add([{"role": "user", "content": "after the outage, kayaks again"}], user_id="u")
         acknowledged += reply["data"]["message_ids"]
         memory.flush_all()
-        stored = [m["id"] for m in memory.export_messages(user_id="u")]
+        stored = [m["id"] for m in memory.export_messages(user_id="u")["data"]["messages"]]
         assert stored == acknowledged, "an acknowledged message was lost, or a failed add was stored"
         found = memory.query("kayaks", top_k=10, user_id="u")
         assert found["data"]["degraded"] is False
