@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from memfuse_memory import BlockingBufferService
+from tests.integration.message_store_mode import overrides
 
 USERS = ("alice", "bob")
 SESSIONS = ("s0", "s1", "s2")
@@ -66,6 +67,7 @@ def main() -> None:
     stats = {"probes": 0, "stale": 0, "probe_timeouts": 0, "probes_cached_before_write": 0}
     with BlockingBufferService.from_config(
         data_dir=data_dir,
+        config=overrides(data_dir),
         storage__vector_store__mode="server",
         storage__vector_store__host=host,
         storage__vector_store__port=int(port),
