@@ -12,6 +12,7 @@ from memfuse_memory.storage.sqlite.schema import user_token
 from memfuse_memory.storage.term_stats import term_stats
 
 COMMON_TERM_MIN_DOCS = 500  # below this many hits a common word costs little, so it is kept
+SCOPE_BATCH = 64  # ranked matches whose scope is checked per read of the messages table
 
 
 class SqliteKeywords(SqliteConnection):
@@ -33,13 +34,43 @@ class SqliteKeywords(SqliteConnection):
         match = match_expression(informative(words, stems, doc_freq, total, COMMON_TERM_MIN_DOCS))
         if match is None:
             return {}
-        where, args = request.scope.sql("m")
-        # BM25 is the cost (~17 us a matching document at 100k): score once, in a materialized
-        # pass over the FTS index, then scope and sort; ranking through the join evaluated it twice.
         expression = f'user_token : "{user_token(request.user_id)}" AND content : ({match})'
-        sql = (
-            "WITH f AS MATERIALIZED (SELECT rowid AS seq, bm25(messages_fts, 1.0, 0.0) AS score FROM messages_fts "
-            "WHERE messages_fts MATCH ?) "
-            f"SELECT m.id, f.score FROM f JOIN messages m ON m.seq = f.seq WHERE {where} ORDER BY f.score LIMIT ?"
+        try:
+            return self._ranked(expression, request, limit)
+        except sqlite3.Error as exc:
+            raise StorageError(f"message store read failed: {exc}") from exc
+
+    def _ranked(self, expression: str, request: QueryRequest, limit: int) -> dict[str, float]:
+        """Walk the FTS index's BM25 order and check the scope batch by batch until ``limit`` pass.
+
+        Joining every match with the messages table before sorting read one table row per
+        matching document (tens of thousands at 100k stored); the scope is only needed for
+        the best ones, and this gives the same top ``limit``.
+        """
+        conn = self._connection()
+        where, args = request.scope.sql("m")
+        ranked = conn.execute(
+            "SELECT rowid, bm25(messages_fts, 1.0, 0.0) FROM messages_fts WHERE messages_fts MATCH ? "
+            "ORDER BY bm25(messages_fts, 1.0, 0.0)",
+            (expression,),
         )
-        return {mid: -float(score) for mid, score in self._read(sql, [expression, *args, limit])}
+        found: dict[str, float] = {}
+        try:
+            while len(found) < limit:
+                batch = ranked.fetchmany(max(limit, SCOPE_BATCH))
+                if not batch:
+                    break
+                marks = ",".join("?" * len(batch))
+                rows = conn.execute(
+                    f"SELECT m.seq, m.id FROM messages m WHERE m.seq IN ({marks}) AND {where}",
+                    [seq for seq, _ in batch] + args,
+                ).fetchall()
+                accepted = dict(rows)
+                for seq, score in batch:
+                    if seq in accepted:
+                        found[accepted[seq]] = -float(score)
+                        if len(found) == limit:
+                            break
+        finally:
+            ranked.close()
+        return found
