@@ -32,7 +32,9 @@ __all__ = [
     "load_config",
 ]
 
-DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "buffer" / "default.yaml"
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent / "data" / "default.yaml"
+"""The default configuration shipped in the package (``config/buffer/default.yaml`` of the source
+tree is the same file, byte for byte; a test keeps them in step)."""
 
 
 class _Section(BaseModel):
@@ -83,6 +85,12 @@ class QueryConfig(_Section):
     keyword_weight: float = Field(0.5, ge=0, description="Weight of the keyword (BM25) ranking in fusion.")
     vector_weight: float = Field(0.5, ge=0, description="Weight of the vector (cosine) ranking in fusion.")
     candidate_pool: int = Field(50, ge=1, description="Candidates drawn from each ranking before fusion.")
+    embed_pending_limit: int = Field(
+        32,
+        ge=0,
+        description="Buffered chunks not yet embedded that a query embeds itself, so it ranks them by meaning "
+        "(their vectors are kept; 0: none, they rank by keyword until the worker embeds them).",
+    )
 
 
 class BufferConfig(_Section):
@@ -155,7 +163,9 @@ class LimitsConfig(_Section):
     """Input limits; anything over them is rejected before it is written."""
 
     max_content_chars: int = Field(100_000, ge=1, description="Longest message content, in characters.")
-    max_metadata_bytes: int = Field(65_536, ge=2, description="Largest message metadata, as JSON bytes.")
+    max_metadata_bytes: int = Field(
+        65_536, ge=2, description="Largest message metadata (and query metadata_filter), as JSON bytes."
+    )
     max_messages_per_round: int = Field(1_000, ge=1, description="Most messages in one round.")
     max_id_chars: int = Field(256, ge=1, description="Longest user, agent, session or message id.")
 

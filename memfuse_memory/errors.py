@@ -13,7 +13,9 @@
      ├── EmbeddingError               the embedding model failed (retried, never faked)
      └── StorageError                 a store failed
           ├── StorageUnavailableError the circuit breaker is open or retries are exhausted
-          └── FlushTimeoutError       flush_all did not finish within its timeout
+          ├── WriteRejectedError      a store refused a write for good (retrying cannot help)
+          ├── FlushTimeoutError       flush_all did not finish within its timeout
+          └── DataDirError            the data directory is a file or cannot be created
 
 Each error is raised ``from`` its cause, so the original exception stays on ``__cause__``.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DataDirError",
     "DuplicateMessageError",
     "EmbeddingError",
     "FlushTimeoutError",
@@ -33,6 +36,7 @@ __all__ = [
     "ServiceClosedError",
     "StorageError",
     "StorageUnavailableError",
+    "WriteRejectedError",
 ]
 
 
@@ -82,3 +86,11 @@ class StorageUnavailableError(StorageError):
 
 class FlushTimeoutError(StorageError, TimeoutError):
     """flush_all did not finish within its timeout; the data stays pending, nothing is lost."""
+
+
+class WriteRejectedError(StorageError):
+    """A store refused a write for good (invalid data, not an outage): retrying cannot help."""
+
+
+class DataDirError(StorageError):
+    """The data directory is a file, or cannot be created or opened (the message names the path)."""

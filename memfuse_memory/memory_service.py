@@ -8,18 +8,22 @@ the vector write is an idempotent upsert). It also answers the storage side of q
 
 from __future__ import annotations
 
-from collections import defaultdict
+import logging
+from collections import defaultdict, deque
 from collections.abc import Sequence
 
 import numpy as np
 
 from memfuse_memory.buffer.hybrid_buffer import HybridEntry
 from memfuse_memory.config import RetryConfig
-from memfuse_memory.errors import StorageError, StorageUnavailableError
+from memfuse_memory.errors import StorageError, StorageUnavailableError, WriteRejectedError
 from memfuse_memory.models import QueryRequest
 from memfuse_memory.resilience import CircuitBreaker, call_with_retry
 from memfuse_memory.storage.base import MessageStoreProtocol
 from memfuse_memory.storage.vector_store import VectorHit, VectorItem, VectorStore
+
+log = logging.getLogger(__name__)
+REJECTED_KEPT = 50  # the latest refused rounds shown by get_stats
 
 
 class MemoryService:
@@ -34,33 +38,59 @@ class MemoryService:
         )
         self.chunks_stored_since_start = 0
         self.failed_writes = 0
+        self.rejected_rounds = 0  # rounds the vector store refused for good (isolated, not retried)
+        self.rejected: deque[dict[str, str]] = deque(maxlen=REJECTED_KEPT)
 
     def persist(self, entries: Sequence[HybridEntry]) -> list[str]:
-        """Write the entries' vectors, then mark their rounds stored; return the round ids.
+        """Write the entries' vectors, then mark their rounds stored; return the round ids stored.
 
-        Rounds deleted meanwhile (by another process sharing the stores) lose the vectors just
-        written for them, so a delete is never undone by a flush.
+        A user's batch that the vector store refuses for good is split until the refused rounds
+        are isolated: those are recorded in ``rejected`` (``get_stats``) and left unmarked (found
+        by keyword; tried again at the next start), the rest is stored. Rounds deleted meanwhile
+        (by another process sharing the stores) lose the vectors just written for them, so a
+        delete is never undone by a flush.
         """
-        by_user: dict[str, list[VectorItem]] = defaultdict(list)
+        by_user: dict[str, list[HybridEntry]] = defaultdict(list)
         for entry in entries:
-            for chunk in entry.chunks:
-                by_user[entry.round.scope.user_id].append(VectorItem(chunk, entry.vectors[chunk.id]))
+            by_user[entry.round.scope.user_id].append(entry)
+        refused: set[str] = set()
         try:
-            for user_id, items in by_user.items():
-                call_with_retry(
-                    lambda u=user_id, i=items: self.vectors.upsert(u, i), breaker=self.vector_breaker, config=self.retry
-                )
+            for user_id, group in by_user.items():
+                refused.update(self._write_isolating(user_id, group))
         except Exception:
             self.failed_writes += 1
             raise
-        round_ids = [entry.round.id for entry in entries]
+        written = [entry for entry in entries if entry.round.id not in refused]
+        round_ids = [entry.round.id for entry in written]
         gone = set(self.store.mark_stored(round_ids))
-        for user_id in {entry.round.scope.user_id for entry in entries if entry.round.id in gone}:
+        for user_id in {entry.round.scope.user_id for entry in written if entry.round.id in gone}:
             self.delete_vectors(
-                user_id, None, [e.round.id for e in entries if e.round.id in gone and e.round.scope.user_id == user_id]
+                user_id, None, [e.round.id for e in written if e.round.id in gone and e.round.scope.user_id == user_id]
             )
-        self.chunks_stored_since_start += sum(len(items) for items in by_user.values())
+        self.chunks_stored_since_start += sum(len(entry.chunks) for entry in written)
         return round_ids
+
+    def _write_isolating(self, user_id: str, entries: Sequence[HybridEntry]) -> set[str]:
+        """Upsert a user's entries; on a refusal for good, halve until the refused rounds stand
+        alone. Returns the ids of the rounds refused (an outage still raises, for a retry)."""
+        items = [VectorItem(chunk, entry.vectors[chunk.id]) for entry in entries for chunk in entry.chunks]
+        try:
+            call_with_retry(lambda: self.vectors.upsert(user_id, items), breaker=self.vector_breaker, config=self.retry)
+        except WriteRejectedError as exc:
+            if len(entries) == 1:
+                self._reject(entries[0], exc)
+                return {entries[0].round.id}
+            half = len(entries) // 2
+            return self._write_isolating(user_id, entries[:half]) | self._write_isolating(user_id, entries[half:])
+        return set()
+
+    def _reject(self, entry: HybridEntry, exc: WriteRejectedError) -> None:
+        scope = entry.round.scope
+        log.error("vector store refused round %r of user %r for good: %s", entry.round.id, scope.user_id, exc)
+        self.rejected_rounds += 1
+        self.rejected.append(
+            {"round_id": entry.round.id, "user_id": scope.user_id, "session_id": scope.session_id, "error": str(exc)}
+        )
 
     def query_vectors(self, vector: np.ndarray, request: QueryRequest, limit: int) -> list[VectorHit]:
         """Nearest stored chunks in the request's scope (one attempt: a query never waits on backoff)."""
@@ -98,5 +128,7 @@ class MemoryService:
             **(self.store.counts() if with_counts else {}),
             "chunks_stored_since_start": self.chunks_stored_since_start,
             "failed_writes": self.failed_writes,
+            "rejected_rounds": self.rejected_rounds,
+            "rejected": list(self.rejected),
             "vector_store_breaker": self.vector_breaker.stats(),
         }

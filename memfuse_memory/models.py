@@ -125,6 +125,7 @@ class QueryRequest:
     metadata_filter: str | None
     since: int | None
     until: int | None
+    min_score: float = 0.0
 
     @property
     def filter_dict(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from memfuse_memory.config import RetryConfig
-from memfuse_memory.errors import MemFuseError, StorageUnavailableError
+from memfuse_memory.errors import MemFuseError, StorageUnavailableError, WriteRejectedError
 
 T = TypeVar("T")
 State = Literal["closed", "open", "half_open"]
@@ -96,6 +96,9 @@ def call_with_retry(
             raise error(f"{breaker.name} is unavailable (circuit breaker open)") from last
         try:
             result = operation()
+        except WriteRejectedError:  # the store answered, and refused for good: no retry, no breaker trip
+            breaker.record_success()
+            raise
         except Exception as exc:  # any backend failure is retried, then surfaced typed
             breaker.record_failure()
             last = exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,6 +24,32 @@ from memfuse_memory.models import QueryRequest, Role, Round, Scope, StoredMessag
 DEFAULT_SESSION = "default"
 MAX_METADATA_DEPTH = 100
 _FORBIDDEN_ID = re.compile(r"[\x00-\x1f\x7f/\\]")
+# format characters (zero-width, BOM, bidi controls such as U+202E) and line/paragraph separators:
+# they would make distinct ids look identical; ids are compared exactly, without normalisation
+_INVISIBLE = frozenset({"Cf", "Zl", "Zp"})
+MAX_COUNT = 1_000_000  # the largest top_k or limit accepted (far above what any store returns at once)
+MAX_TIMEOUT_SECONDS = 7 * 86_400.0  # the longest finite timeout accepted (None means no deadline)
+
+
+def check_count(value: Any, what: str, *, optional: bool = False) -> int | None:
+    """A positive int up to :data:`MAX_COUNT` (or None when ``optional``); bools are not counts."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_COUNT:
+        allowed = " or None" if optional else ""
+        raise InvalidQueryError(f"{what} must be an integer from 1 to {MAX_COUNT}{allowed}, got {value!r}")
+    return value
+
+
+def check_timeout(value: Any, what: str = "timeout") -> float | None:
+    """None (no deadline) or a finite number of seconds from 0 to :data:`MAX_TIMEOUT_SECONDS`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidInputError(f"{what} must be a number of seconds or None, not {type(value).__name__}")
+    if not (math.isfinite(value) and 0 <= value <= MAX_TIMEOUT_SECONDS):
+        raise InvalidInputError(f"{what} must be from 0 to {MAX_TIMEOUT_SECONDS:g} seconds or None, got {value!r}")
+    return float(value)
 
 
 def parse_time(value: Any, what: str) -> datetime:
@@ -63,30 +90,42 @@ def check_id(value: Any, what: str, limits: LimitsConfig, error: type[Exception]
         raise error(f"{what} is longer than {limits.max_id_chars} characters")
     if _FORBIDDEN_ID.search(value):
         raise error(f"{what} must not contain path separators or control characters: {value!r}")
+    if any(unicodedata.category(char) in _INVISIBLE for char in value):
+        raise error(f"{what} must not contain invisible or bidi-control characters: {value!r}")
     if not _encodable(value):
         raise error(f"{what} is not valid Unicode (lone surrogate): {value!r}")
     return value
 
 
-def too_deep(value: Any, limit: int = MAX_METADATA_DEPTH) -> bool:
-    """Whether dicts and lists nest deeper than ``limit``; iterative, so any depth is safe to check.
+def json_size_problem(value: Any, max_bytes: int, depth_limit: int = MAX_METADATA_DEPTH) -> str | None:
+    """Why ``value`` cannot be accepted as JSON of at most ``max_bytes`` (None when it can).
 
-    JSON encoding and decoding recurse, so a deeper value could be accepted by one call stack
-    and then fail to read back on a deeper one.
+    The walk is iterative (any depth is safe) and counts a lower bound of the JSON size as it
+    goes, stopping as soon as it passes ``max_bytes``: its time is linear in the object's size
+    and bounded by ``max_bytes``, even when shared references would make the tree exponential
+    (``[n, n]`` nested 40 levels). Depth is bounded because JSON encoding and decoding recurse.
     """
+    budget = max_bytes
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
+        budget -= 1
+        if isinstance(item, str):
+            budget -= len(item)
+        elif isinstance(item, Mapping | list | tuple):
+            if depth > depth_limit:
+                return f"nests deeper than {depth_limit} levels"
+            budget -= len(item)
+            if budget < 0:
+                break
+            if isinstance(item, Mapping):
+                budget -= sum(len(key) if isinstance(key, str) else 1 for key in item)
+                stack.extend((child, depth + 1) for child in item.values())
+            else:
+                stack.extend((child, depth + 1) for child in item)
+        if budget < 0:
+            break
+    return f"is larger than {max_bytes} bytes as JSON" if budget < 0 else None
 
 
 def _encodable(text: str) -> bool:
@@ -114,6 +153,14 @@ class MessageIn(BaseModel):
     def _content_is_text(cls, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"content must be a string, not {type(value).__name__}")
+        return value
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _time_is_not_bool(cls, value: Any) -> Any:
+        # one rule with since/until (parse_time): True is not the epoch second 1
+        if isinstance(value, bool):
+            raise ValueError("created_at must be a datetime, ISO 8601 string or epoch seconds, not a bool")
         return value
 
 
@@ -161,8 +208,9 @@ def validate_round(
         if message_id in seen:
             raise InvalidMessageError(f"{where}.id {message_id!r} appears twice in one round")
         seen.add(message_id)
-        if too_deep(message.metadata):
-            raise InvalidMessageError(f"{where}.metadata nests deeper than {MAX_METADATA_DEPTH} levels")
+        problem = json_size_problem(message.metadata, limits.max_metadata_bytes)
+        if problem is not None:
+            raise InvalidMessageError(f"{where}.metadata {problem}")
         try:
             created = stamp if message.created_at is None else parse_time(message.created_at, f"{where}.created_at")
             meta_json = json.dumps(message.metadata, allow_nan=False, ensure_ascii=False)
@@ -210,6 +258,7 @@ def validate_query_options(
     metadata_filter: Any = None,
     since: Any = None,
     until: Any = None,
+    min_score: Any = None,
     limits: LimitsConfig,
     defaults: QueryConfig | None = None,
 ) -> dict[str, Any]:
@@ -218,8 +267,7 @@ def validate_query_options(
     if defaults is not None:
         sort_by = defaults.default_sort_by if sort_by is None else sort_by
         order = defaults.default_order if order is None else order
-    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k <= 0:
-        raise InvalidQueryError(f"top_k must be a positive integer, got {top_k!r}")
+    check_count(top_k, "top_k")
     if sort_by not in ("score", "timestamp"):
         raise InvalidQueryError(f"sort_by must be 'score' or 'timestamp', got {sort_by!r}")
     if order not in ("asc", "desc"):
@@ -235,14 +283,17 @@ def validate_query_options(
             raise InvalidQueryError(
                 f"metadata_filter must be a dict of key: value, not {type(metadata_filter).__name__}"
             )
-        if too_deep(metadata_filter):
-            raise InvalidQueryError(f"metadata_filter nests deeper than {MAX_METADATA_DEPTH} levels")
+        problem = json_size_problem(metadata_filter, limits.max_metadata_bytes)
+        if problem is not None:
+            raise InvalidQueryError(f"metadata_filter {problem}")
         try:
             filter_json = (
                 json.dumps(dict(metadata_filter), sort_keys=True, allow_nan=False) if metadata_filter else None
             )
         except (TypeError, ValueError) as exc:
             raise InvalidQueryError(f"metadata_filter must be JSON values: {exc}") from exc
+        if filter_json is not None and len(filter_json) > limits.max_metadata_bytes:
+            raise InvalidQueryError(f"metadata_filter is larger than {limits.max_metadata_bytes} bytes as JSON")
     try:
         since_us = None if since is None else to_micros(parse_time(since, "since"))
         until_us = None if until is None else to_micros(parse_time(until, "until"))
@@ -250,6 +301,10 @@ def validate_query_options(
         raise InvalidQueryError(str(exc)) from exc
     if since_us is not None and until_us is not None and since_us > until_us:
         raise InvalidQueryError("since must not be later than until")
+    if min_score is not None and (
+        isinstance(min_score, bool) or not isinstance(min_score, int | float) or not 0.0 <= min_score <= 1.0
+    ):
+        raise InvalidQueryError(f"min_score must be a number from 0 to 1, got {min_score!r}")
     return {
         "top_k": top_k,
         "user_id": user_id,
@@ -260,6 +315,7 @@ def validate_query_options(
         "metadata_filter": filter_json,
         "since": since_us,
         "until": until_us,
+        "min_score": 0.0 if min_score is None else float(min_score),
     }
 
 
@@ -314,8 +370,7 @@ def validate_updates(message_ids: Any, new_messages: Any, user_id: str, limits: 
 
 def validate_session_read(limit: Any, order: Any, buffer_only: Any) -> None:
     """The options of ``get_messages_by_session``."""
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
-        raise InvalidQueryError(f"limit must be a positive integer or None, got {limit!r}")
+    check_count(limit, "limit", optional=True)
     if order not in ("asc", "desc"):
         raise InvalidQueryError(f"order must be 'asc' or 'desc', got {order!r}")
     if buffer_only is not None and not isinstance(buffer_only, bool):

@@ -100,7 +100,7 @@ async def _in_process(embedder: Embedder, data_dir: Path, clients: int, seconds:
 
         await add(0, 0)
         result = await _drive(clients, seconds, every, add, ask)
-        stored = {m["id"] for m in await memory.export_messages(user_id="bench")}
+        stored = {m["id"] for m in (await memory.export_messages(user_id="bench"))["data"]["messages"]}
     ids = [mid for group in result.pop("acknowledged").values() for mid in group]
     return {**result, "acknowledged_messages": len(ids), "lost": sum(1 for mid in ids if mid not in stored)}
 

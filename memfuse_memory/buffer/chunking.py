@@ -22,6 +22,18 @@ class ChunkStrategy(Protocol):
     def chunk(self, rounds: Sequence[Round]) -> list[Chunk]: ...
 
 
+CHUNK_ID_SEPARATOR = "/"  # validation forbids it in every id, so the parts of a chunk id never blur
+
+
+def chunk_id(round_id: str, message_id: str, part: int) -> str:
+    """The vector id of one part of one message: distinct (round, message, part) never share it.
+
+    Ids may contain ':' but never '/', so joining with '/' is reversible (ids are unique per user,
+    and each user has its own collection).
+    """
+    return CHUNK_ID_SEPARATOR.join((round_id, message_id, str(part)))
+
+
 def _line(message: StoredMessage) -> str:
     return f"{message.role}: {message.content}"
 
@@ -79,7 +91,7 @@ class ContextualChunkStrategy:
                 for n, text in enumerate(texts):
                     chunks.append(
                         Chunk(
-                            id=f"{r.id}:{message.id}:{n}",
+                            id=chunk_id(r.id, message.id, n),
                             round_id=r.id,
                             scope=r.scope,
                             text=text,

@@ -46,10 +46,14 @@ class HybridBuffer:
         for r in rounds:
             self._entries[r.id] = HybridEntry(round=r, chunks=by_round[r.id])
 
-    def pending_chunks(self, limit: int) -> list[Chunk]:
-        """Up to ``limit`` chunks still without a vector, oldest first."""
+    def pending_chunks(self, limit: int, accept: Callable[[Scope], bool] | None = None) -> list[Chunk]:
+        """Up to ``limit`` chunks still without a vector (of the scopes ``accept`` takes), oldest first."""
         pending: list[Chunk] = []
+        if limit <= 0:
+            return pending
         for entry in self._entries.values():
+            if accept is not None and not accept(entry.round.scope):
+                continue
             for chunk in entry.chunks:
                 if chunk.id not in entry.vectors:
                     pending.append(chunk)
@@ -58,11 +62,26 @@ class HybridBuffer:
         return pending
 
     def set_vectors(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Install embeddings; chunks whose round has gone meanwhile (deleted) are skipped."""
+        """Install embeddings; chunks whose round has gone (deleted, moved on) or whose text has
+        changed meanwhile (the round grew) are skipped."""
         for chunk, vector in zip(chunks, vectors, strict=True):
             entry = self._entries.get(chunk.round_id)
-            if entry is not None:
+            if entry is not None and any(c.id == chunk.id and c.text == chunk.text for c in entry.chunks):
                 entry.vectors[chunk.id] = vector
+
+    def take_vectors(self, round_ids: Collection[str]) -> dict[str, np.ndarray]:
+        """Remove these rounds and return the vectors they had, by chunk text (carried along when
+        rounds move from the RoundBuffer's early vectors to the HybridBuffer)."""
+        known: dict[str, np.ndarray] = {}
+        for rid in round_ids:
+            entry = self._entries.pop(rid, None)
+            if entry is None:
+                continue
+            for chunk in entry.chunks:
+                vector = entry.vectors.get(chunk.id)
+                if vector is not None:
+                    known[chunk.text] = vector
+        return known
 
     def due(self, everything: bool) -> list[HybridEntry]:
         """Embedded entries to flush: all of them, or the oldest beyond ``max_size``."""

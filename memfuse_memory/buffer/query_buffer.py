@@ -114,6 +114,8 @@ class QueryBuffer:
         limit = min(request.top_k, self.max_size)
         chosen: list[tuple[Hit, StoredMessage]] = []
         for hit in hits:
+            if hit.score < request.min_score:
+                continue
             message = messages.get(hit.message_id)
             if message is None or not scope.accepts(message.scope):
                 continue

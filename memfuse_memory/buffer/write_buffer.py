@@ -2,7 +2,10 @@
 
 The engine commits rounds to the message store first, then hands them here; rounds move from
 the RoundBuffer to the HybridBuffer (chunked) on transfer, the index worker takes the next
-batch to embed, installs the vectors, and confirms what storage holds. Every method is one
+batch to embed, installs the vectors, and confirms what storage holds. Rounds still in the
+RoundBuffer are embedded too, as soon as the worker can (their early vectors, kept apart and
+carried over on transfer by chunk text), so an acknowledged round is findable by meaning at once,
+whatever the transfer thresholds. Every method is one
 intent, taken under a private lock that is never held while embedding, storing or waiting, so
 any thread (the event loop included) may call any of them. Listeners (the index worker) are
 told after each change, outside that lock. The lock order of the whole engine is written in
@@ -42,6 +45,7 @@ class WriteBuffer:
     ) -> None:
         self._round_buffer = round_buffer
         self._hybrid_buffer = hybrid_buffer
+        self._early = HybridBuffer(0)  # rounds in the RoundBuffer, as chunks with early vectors
         self._strategy = strategy
         self._counter = counter
         self._clock = clock
@@ -99,11 +103,12 @@ class WriteBuffer:
             queued = self._round_buffer.last_round(round_.scope)
             if queued is not None and queued.id == round_.id:
                 queued.messages.extend(messages)
+                self._early.replace(queued, self._strategy.chunk([queued]))
                 self._move(self._round_buffer.grow(queued, extra, now))
             else:
                 grown = replace(round_, messages=[*round_.messages, *messages], tokens=round_.tokens + extra)
                 if not self._hybrid_buffer.replace(grown, self._strategy.chunk([grown])):
-                    self._move(self._round_buffer.add(grown, now))
+                    self._queue(grown, now)
         self._changed()
 
     def _count(self, rounds: Sequence[Round]) -> None:
@@ -113,12 +118,23 @@ class WriteBuffer:
     def _buffer(self, round_: Round) -> None:
         now = self._clock()
         self._last_write[round_.scope] = now
-        self._move(self._round_buffer.add(round_, now))
+        self._queue(round_, now)
+
+    def _queue(self, round_: Round, now: float) -> None:
+        transfers = self._round_buffer.add(round_, now)
+        if self._round_buffer.contains(round_.id):
+            self._early.add([round_], self._strategy.chunk([round_]))
+        self._move(transfers)
 
     def _move(self, transfers: list[Transfer]) -> None:
         for transfer in transfers:
             started = time.perf_counter()
-            self._hybrid_buffer.add(transfer.rounds, self._strategy.chunk(transfer.rounds))
+            chunks = self._strategy.chunk(transfer.rounds)
+            self._hybrid_buffer.add(transfer.rounds, chunks)
+            known = self._early.take_vectors([r.id for r in transfer.rounds])
+            carried = [chunk for chunk in chunks if chunk.text in known]
+            if carried:
+                self._hybrid_buffer.set_vectors(carried, np.stack([known[chunk.text] for chunk in carried]))
             self.total_transfers += 1
             self.transferred_rounds += len(transfer.rounds)
             self.transfer_latency.since(started)
@@ -154,14 +170,24 @@ class WriteBuffer:
     # -- the index worker's side ---------------------------------------------------------------
 
     def next_embedding_batch(self, limit: int) -> list[Chunk]:
-        """Up to ``limit`` chunks still without a vector, oldest first."""
+        """Up to ``limit`` chunks still without a vector: the HybridBuffer's first (they hold a
+        flush back), then the RoundBuffer's, oldest first."""
         with self._lock:
-            return self._hybrid_buffer.pending_chunks(limit)
+            chunks = self._hybrid_buffer.pending_chunks(limit)
+            return chunks + self._early.pending_chunks(limit - len(chunks))
+
+    def unembedded(self, accept: Callable[[Scope], bool], limit: int) -> list[Chunk]:
+        """Up to ``limit`` buffered chunks in scope still without a vector (a query embeds them)."""
+        with self._lock:
+            chunks = self._hybrid_buffer.pending_chunks(limit, accept)
+            return chunks + self._early.pending_chunks(limit - len(chunks), accept)
 
     def install_vectors(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
-        """Install embeddings (chunks of rounds deleted meanwhile are skipped)."""
+        """Install embeddings wherever their rounds are now (chunks of rounds deleted, grown or
+        stored meanwhile are skipped)."""
         with self._lock:
             self._hybrid_buffer.set_vectors(chunks, vectors)
+            self._early.set_vectors(chunks, vectors)
         self._changed()
 
     def due(self, everything: bool, idle: Collection[Scope] = ()) -> list[HybridEntry]:
@@ -188,9 +214,14 @@ class WriteBuffer:
     def has_work(self) -> bool:
         """Whether chunks wait for vectors or entries are due for storage."""
         with self._lock:
-            return bool(self._hybrid_buffer.pending_chunks(1)) or bool(self._hybrid_buffer.due(False))
+            return (
+                bool(self._hybrid_buffer.pending_chunks(1))
+                or bool(self._early.pending_chunks(1))
+                or bool(self._hybrid_buffer.due(False))
+            )
 
     def embedding_pending(self) -> bool:
+        """Whether HybridBuffer chunks wait for vectors (what a flush waits for)."""
         with self._lock:
             return bool(self._hybrid_buffer.pending_chunks(1))
 
@@ -204,15 +235,17 @@ class WriteBuffer:
     def search_vectors(
         self, query: np.ndarray, accept: Callable[[Scope], bool], limit: int
     ) -> list[tuple[Chunk, float]]:
-        """Cosine similarity of the query to every embedded buffered chunk in scope, best first."""
+        """Cosine similarity of the query to every embedded buffered chunk in scope (both buffers), best first."""
         with self._lock:
-            return self._hybrid_buffer.search(query, accept, limit)
+            found = self._hybrid_buffer.search(query, accept, limit) + self._early.search(query, accept, limit)
+        return sorted(found, key=lambda pair: -pair[1])[:limit]
 
     def forget(self, accept: Callable[[Scope], bool]) -> None:
         """Forget the buffered rounds of deleted scopes."""
         with self._lock:
             self._round_buffer.drop([scope for scope in self._round_buffer.scopes() if accept(scope)])
             self._hybrid_buffer.drop(accept)
+            self._early.drop(accept)
             for scope in [scope for scope in self._last_write if accept(scope)]:
                 del self._last_write[scope]
         self._changed()
@@ -222,6 +255,7 @@ class WriteBuffer:
         with self._lock:
             self._round_buffer.discard(round_ids)
             self._hybrid_buffer.drop(lambda scope: False, round_ids)
+            self._early.drop(lambda scope: False, round_ids)
         self._changed()
 
     def location(self, round_id: str) -> Location:
@@ -241,6 +275,9 @@ class WriteBuffer:
                 "total_transfers": self.total_transfers,
                 "transferred_rounds": self.transferred_rounds,
                 "transfer_latency_ms": self.transfer_latency.summary(),
-                "round_buffer": self._round_buffer.stats(),
+                "round_buffer": {
+                    **self._round_buffer.stats(),
+                    "pending_embeddings": len(self._early.pending_chunks(self._early.chunk_count)),
+                },
                 "hybrid_buffer": self._hybrid_buffer.stats(),
             }

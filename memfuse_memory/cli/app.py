@@ -17,23 +17,25 @@ from memfuse_memory.cli.errors import (
     CliError,
 )
 from memfuse_memory.cli.output import Output
-from memfuse_memory.errors import ConfigError, InvalidInputError, MemFuseError
+from memfuse_memory.errors import ConfigError, DataDirError, InvalidInputError, MemFuseError
 
 Handler = Callable[[Context], int]
 
 EPILOG = """\
-exit codes: 0 ok, 1 runtime failure (storage, embedding), 2 bad usage or input, 3 bad configuration
+exit codes: 0 ok, 1 runtime failure (storage, embedding), 2 bad usage or input (also a data directory
+that is a file, cannot be created, or holds no memory for a command that only reads), 3 bad configuration
 start with:  memfuse-memory demo
 """
 
 
 def exit_code_for(error: BaseException) -> int:
-    """The exit code of an error: input and usage 2, configuration 3, anything else 1."""
+    """The exit code of an error: input, usage and an unusable data directory 2, configuration 3,
+    anything else 1."""
     if isinstance(error, CliError):
         return error.exit_code
     if isinstance(error, ConfigError):
         return EXIT_CONFIG
-    if isinstance(error, InvalidInputError):
+    if isinstance(error, InvalidInputError | DataDirError):
         return EXIT_USAGE
     return EXIT_FAILURE
 
@@ -76,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("file", help="JSON/JSONL: our messages, OpenAI 'messages' arrays or LangChain message dicts")
     cmd.add_argument("--user", default="default", help="user of records that name none (default: default)")
     cmd.add_argument("--session", help="session of records that name none (default: the file name)")
+    cmd.add_argument(
+        "--allow-duplicates",
+        action="store_true",
+        help="store messages again that an earlier run stored (default: skip them, by id or content hash)",
+    )
     cmd.add_argument("--agent", help="agent of records that name none")
 
     cmd = add("query", commands.query, "search a user's memory")
@@ -89,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--since", metavar="TIME", help="only messages at or after this ISO 8601 time")
     cmd.add_argument("--until", metavar="TIME", help="only messages at or before this ISO 8601 time")
     cmd.add_argument("--filter", action="append", metavar="KEY=VALUE", help="metadata must match (repeatable)")
+    cmd.add_argument("--min-score", type=float, metavar="S", help="leave out hits scoring below S (0 to 1)")
 
     cmd = add("history", commands.history, "print a session's messages in order")
     cmd.add_argument("session", help="session id")
@@ -102,7 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = add("export", commands.export, "write messages as lossless JSONL (ids, times, metadata, rounds)")
     cmd.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     cmd.add_argument("--force", action="store_true", help="overwrite --output if it exists")
-    cmd.add_argument("--user", help="only this user")
+    chosen = cmd.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--user", help="this user's messages")
+    chosen.add_argument("--all-users", action="store_true", help="every user's messages")
     cmd.add_argument("--session", help="only this session")
 
     cmd = add("import", commands.import_, "load a file written by 'export' (same ids, times and rounds)")
@@ -127,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="show or validate configuration", parents=common)
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     show = config_sub.add_parser("show", help="print the effective configuration", parents=common)
+    show.add_argument(
+        "--defaults", action="store_true", help="print the packaged default config file, with its comments"
+    )
     show.set_defaults(handler=commands.config_show)
     validate = config_sub.add_parser("validate", help="check a YAML config file", parents=common)
     validate.add_argument("file", help="YAML file to check")

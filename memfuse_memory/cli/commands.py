@@ -15,15 +15,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from memfuse_memory.blocking import BlockingBufferService
-from memfuse_memory.cli import archive
+from memfuse_memory.cli import archive, dedupe, stored
 from memfuse_memory.cli.context import Context
 from memfuse_memory.cli.errors import EXIT_OK, CliError, InputFileError, UsageError
 from memfuse_memory.cli.formats import Conversation, Defaults, read_conversations
 from memfuse_memory.cli.output import messages_table, results_table, stats_table
-from memfuse_memory.config import LimitsConfig, load_config
+from memfuse_memory.config import DEFAULT_CONFIG_PATH, LimitsConfig, load_config
 from memfuse_memory.errors import ConfigError, InvalidInputError, MemFuseError
 from memfuse_memory.models import Scope
-from memfuse_memory.storage import message_store
 from memfuse_memory.validation import check_id, validate_round
 
 BATCH_ROUNDS = 100
@@ -107,9 +106,15 @@ def ingest(ctx: Context) -> int:
     path = Path(args.file)
     conversations = read_conversations(path, Defaults(args.user, args.session, args.agent))
     validate_conversations(conversations, ctx.config.limits)
+    skipped = 0
+    if not args.allow_duplicates:
+        dedupe.give_content_ids(conversations)
+        ids = [m["id"] for c in conversations for r in c.rounds for m in r]
+        skipped = dedupe.drop_stored(conversations, dedupe.stored_ids(ctx.data_dir, ids))
+        conversations = [c for c in conversations if c.rounds]
     total_rounds = sum(len(c.rounds) for c in conversations)
     written = 0
-    with ctx.service() as service:
+    with ctx.service(needs_model=total_rounds > 0) as service:
         started = time.perf_counter()
         with progress_bar(ctx, total_rounds, f"ingesting {path.name}") as bar:
             try:
@@ -143,6 +148,7 @@ def ingest(ctx: Context) -> int:
         "sessions": sessions,
         "rounds": total_rounds,
         "messages": sum(c.message_count for c in conversations),
+        "skipped_messages": skipped,
         "seconds": seconds,
     }
     if ctx.out.json_mode:
@@ -157,6 +163,7 @@ def ingest(ctx: Context) -> int:
     ctx.out.print(
         f"[green]✓[/] {summary['messages']} messages in {total_rounds} rounds, {len(sessions)} session(s), "
         f"{len(summary['users'])} user(s) stored and indexed in {seconds:.1f} s"
+        + (f"; skipped {skipped} message(s) already stored (--allow-duplicates stores them again)" if skipped else "")
     )
     return EXIT_OK
 
@@ -183,7 +190,7 @@ def parse_filters(items: Sequence[str] | None) -> dict[str, Any] | None:
 def query(ctx: Context) -> int:
     """Search a user's memory and print the hits with scores and sources."""
     args = ctx.args
-    with ctx.service() as service:
+    with ctx.service(existing=True) as service:
         reply = service.query(
             args.text,
             args.top_k,
@@ -195,6 +202,7 @@ def query(ctx: Context) -> int:
             metadata_filter=parse_filters(args.filter),
             since=args.since,
             until=args.until,
+            min_score=args.min_score,
         )
     data = reply["data"]
     if ctx.out.json_mode:
@@ -213,7 +221,7 @@ def query(ctx: Context) -> int:
 def history(ctx: Context) -> int:
     """Print a session's messages in order."""
     args = ctx.args
-    with ctx.service(needs_model=False) as service:
+    with ctx.service(needs_model=False, existing=True) as service:
         reply = service.get_messages_by_session(
             args.session, user_id=args.user, buffer_only=args.buffer_only or None, limit=args.limit, order=args.order
         )
@@ -228,13 +236,15 @@ def history(ctx: Context) -> int:
 
 
 def stats(ctx: Context) -> int:
-    """Print the counters and health of every component."""
-    with ctx.service(needs_model=False) as service:
+    """Print what is stored (users, sessions, pending, disk), then this process's counters."""
+    with ctx.service(needs_model=False, existing=True) as service:
         data = service.get_stats()
+        data["stored"] = stored.stored_summary(service, ctx.data_dir, data["storage"])
     if ctx.out.json_mode:
         ctx.out.json(data)
     else:
-        ctx.out.print(stats_table(data))
+        ctx.out.print(stored.stored_view(data.pop("stored")))
+        ctx.out.print(stats_table(data, title="Counters of this process (it just started: mostly zeros)"))
     return EXIT_OK
 
 
@@ -253,7 +263,8 @@ def export(ctx: Context) -> int:
     with archive.read_store(ctx.data_dir) as store:
         sink = target.open("w", encoding="utf-8") if target is not None else nullcontext(sys.stdout)
         with sink as stream:
-            for row in archive.export_rows(store, user_id=args.user, session_id=args.session):
+            user = None if args.all_users else args.user
+            for row in archive.export_rows(store, user_id=user, session_id=args.session):
                 stream.write(archive.export_line(row) + "\n")
                 counts["messages"] += 1
                 rounds.add(row["round_id"])
@@ -274,18 +285,15 @@ def import_(ctx: Context) -> int:
     args = ctx.args
     path = Path(args.file)
     rounds = archive.read_archive(path, ctx.config.limits)
-    skipped = 0
-    if (ctx.data_dir / message_store.FILE_NAME).is_file():
-        with archive.read_store(ctx.data_dir) as store:
-            stored = store.existing_ids([m["id"] for r in rounds for m in r.messages])
-        if stored and not args.skip_existing:
-            raise InputFileError(
-                f"{len(stored)} message(s) of {path} are already stored in {ctx.data_dir} "
-                f"(e.g. {min(stored)!r}); nothing was imported. Pass --skip-existing to import only the rest"
-            )
-        kept = [r for r in rounds if not any(m["id"] in stored for m in r.messages)]
-        skipped = len(rounds) - len(kept)
-        rounds = kept
+    stored = dedupe.stored_ids(ctx.data_dir, [m["id"] for r in rounds for m in r.messages])
+    if stored and not args.skip_existing:
+        raise InputFileError(
+            f"{len(stored)} message(s) of {path} are already stored in {ctx.data_dir} "
+            f"(e.g. {min(stored)!r}); nothing was imported. Pass --skip-existing to import only the rest"
+        )
+    kept = [r for r in rounds if not any(m["id"] in stored for m in r.messages)]
+    skipped = sum(len(r.messages) for r in rounds) - sum(len(r.messages) for r in kept)
+    rounds = kept
     written = 0
     with ctx.service(needs_model=bool(rounds)) as service:
         started = time.perf_counter()
@@ -302,13 +310,13 @@ def import_(ctx: Context) -> int:
         "file": str(path),
         "rounds": written,
         "messages": sum(len(r.messages) for r in rounds),
-        "skipped_rounds": skipped,
+        "skipped_messages": skipped,
         "seconds": round(time.perf_counter() - started, 3),
     }
     if ctx.out.json_mode:
         ctx.out.json(summary)
     else:
-        extra = f", skipped {skipped} already stored" if skipped else ""
+        extra = f", skipped {skipped} message(s) already stored" if skipped else ""
         ctx.out.print(f"[green]✓[/] imported {summary['messages']} messages in {written} rounds from {path}{extra}")
     return EXIT_OK
 
@@ -331,7 +339,7 @@ def forget(ctx: Context) -> int:
     user = args.user or "default"
     what = f"session {args.session!r} of user {user!r}" if args.session else f"all memory of user {user!r}"
     _confirm(ctx, what)
-    with ctx.service(needs_model=False) as service:
+    with ctx.service(needs_model=False, existing=True) as service:
         if args.session is not None:
             data = service.delete_session(args.session, user_id=user)["data"]
         else:
@@ -347,7 +355,11 @@ def forget(ctx: Context) -> int:
 
 
 def config_show(ctx: Context) -> int:
-    """Print the effective configuration (defaults, ``--config`` and ``--data-dir`` applied)."""
+    """Print the effective configuration (defaults, ``--config`` and ``--data-dir`` applied), or
+    with ``--defaults`` the packaged default file as it is (a starting point for one's own)."""
+    if ctx.args.defaults:
+        sys.stdout.write(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))  # as is: no wrapping, no markup
+        return EXIT_OK
     data = ctx.config.model_dump(mode="json")
     if ctx.out.json_mode:
         ctx.out.json(data)

@@ -13,10 +13,12 @@ from typing import Protocol
 import numpy as np
 
 from memfuse_memory.blocking import BlockingBufferService
+from memfuse_memory.cli.errors import InputFileError
 from memfuse_memory.cli.output import Output
 from memfuse_memory.config import MemFuseConfig, load_config
 from memfuse_memory.embedding.base import Embedder
 from memfuse_memory.errors import ConfigError, EmbeddingError, MemFuseError
+from memfuse_memory.storage.sqlite import FILE_NAME
 
 
 class ServiceFactory(Protocol):
@@ -96,9 +98,19 @@ class Context:
     def data_dir(self) -> Path:
         return Path(self.config.storage.data_dir)
 
+    def require_memory(self) -> None:
+        """Raise InputFileError when the data directory holds no memory (a command that only
+        reads must not create an empty store in a misspelled folder)."""
+        path = self.data_dir / FILE_NAME
+        if not path.is_file():
+            raise InputFileError(f"no memory in {self.data_dir} (no {FILE_NAME}); check --data-dir")
+
     @contextmanager
-    def service(self, *, needs_model: bool = True) -> Iterator[BlockingBufferService]:
-        """A started service, closed (and flushed) when the block ends."""
+    def service(self, *, needs_model: bool = True, existing: bool = False) -> Iterator[BlockingBufferService]:
+        """A started service, closed (and flushed) when the block ends; ``existing`` requires a
+        data directory that already holds memory."""
+        if existing:
+            self.require_memory()
         service = self._factory(self.config, needs_model=needs_model).start()
         try:
             yield service

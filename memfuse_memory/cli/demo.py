@@ -27,11 +27,11 @@ TOP_K = 3
 PIPELINE = """\
 The sample is added one round at a time with add(), one session after another.
 [bold]add()[/] commits each round to SQLite before it returns (durable), then queues it in the
-[bold]RoundBuffer[/] of its session. Past {rb_size} rounds or {rb_tokens} tokens a session's rounds move to the
-[bold]HybridBuffer[/], where a background worker embeds them (MiniLM) and keeps them searchable in memory.
-Past {hb_size} embedded rounds the oldest are flushed to [bold]storage[/] (Chroma vectors + SQLite).
-add() never waits for the model, so right after the adds most rounds are still being embedded;
-[bold]flush_all()[/] waits until everything is in storage. Queries search all three stages at once."""
+[bold]RoundBuffer[/] of its session, where a background worker embeds it (MiniLM) as soon as it can.
+Past {rb_size} rounds or {rb_tokens} tokens a session's rounds move to the [bold]HybridBuffer[/] (chunks and
+vectors, searchable in memory). Past {hb_size} embedded rounds the oldest are flushed to [bold]storage[/]
+(Chroma vectors + SQLite). add() never waits for the model; [bold]flush_all()[/] waits until everything is
+in storage. Queries search all three stages at once, by keyword and by meaning."""
 
 
 def load_sample() -> dict[str, Any]:
@@ -165,6 +165,10 @@ def _render(ctx: Context, report: dict[str, Any], sample: dict[str, Any]) -> Non
     out.print(stages_table(report["stages"]))
     out.print("[dim]'rounds in storage' and 'messages in SQLite' count every user of this data directory.[/]\n")
     out.print("[bold]Questions answered from memory[/] (answers come from different sessions):")
+    out.print(
+        f"[dim][green]✓[/] the expected answer is the top hit, [yellow]~[/] it is among the top {TOP_K} "
+        "but not first, ✗ it is not among them.[/]"
+    )
     for answer in report["answers"]:
         mark = "[green]✓[/]" if answer["found_in_top_hit"] else ("[yellow]~[/]" if answer["found_in_results"] else "✗")
         out.print(

@@ -110,9 +110,9 @@ def flatten(value: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]
     return rows
 
 
-def stats_table(stats: Mapping[str, Any]) -> Table:
+def stats_table(stats: Mapping[str, Any], title: str = "memfuse-memory stats") -> Table:
     """Every stats counter, one row each, grouped by component."""
-    table = Table(title="memfuse-memory stats", title_justify="left")
+    table = Table(title=title, title_justify="left")
     table.add_column("component", style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")

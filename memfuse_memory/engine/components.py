@@ -32,6 +32,7 @@ from memfuse_memory.embedding.base import Embedder
 from memfuse_memory.engine.search import QueryPath
 from memfuse_memory.engine.writes import WritePath
 from memfuse_memory.memory_service import MemoryService
+from memfuse_memory.storage import dirlock
 from memfuse_memory.storage.base import MessageStoreProtocol
 from memfuse_memory.storage.kv_store import KVStore
 from memfuse_memory.storage.kv_vectors import ItemIndex
@@ -89,7 +90,7 @@ class Components:
 def open_store(config: MemFuseConfig, data_dir: Path) -> MessageStore:
     """The SQLite message store of a data directory."""
     storage = config.storage
-    data_dir.mkdir(parents=True, exist_ok=True)
+    dirlock.ensure_dir(data_dir)
     return MessageStore(
         data_dir / FILE_NAME, synchronous=storage.sqlite_synchronous, busy_timeout_ms=storage.busy_timeout_ms
     )

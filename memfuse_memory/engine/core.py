@@ -7,13 +7,14 @@ Its public methods are the one signature source of both facades: ``BufferService
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from memfuse_memory.buffer.chunking import make_strategy
 from memfuse_memory.buffer.hybrid_buffer import HybridBuffer
@@ -25,7 +26,7 @@ from memfuse_memory.embedding.base import Embedder
 from memfuse_memory.engine.components import Buffers, Components, open_components
 from memfuse_memory.engine.search import reply
 from memfuse_memory.engine.stats import engine_stats
-from memfuse_memory.errors import MemFuseError, ServiceClosedError
+from memfuse_memory.errors import InvalidInputError, MemFuseError, ServiceClosedError
 from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.models import QueryRequest, iso
 from memfuse_memory.storage import dirlock
@@ -36,6 +37,7 @@ from memfuse_memory.storage.vector_store import VectorStore
 from memfuse_memory.tokens import TokenCounter
 from memfuse_memory.validation import (
     check_id,
+    check_timeout,
     scope_of,
     validate_batch,
     validate_message_ids,
@@ -47,6 +49,29 @@ from memfuse_memory.validation import (
 from memfuse_memory.worker import IndexWorker
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+CLOSE_GRACE_SECONDS = 2.0  # how long close waits for calls in flight before closing the stores under them
+
+
+def _counted(method: Callable[Concatenate[Engine, P], R]) -> Callable[Concatenate[Engine, P], R]:
+    """A public operation that ``close`` waits for: it runs only while the engine is running."""
+
+    @functools.wraps(method)
+    def call(self: Engine, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._state_lock:
+            self._running()
+            self._in_flight += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            with self._state_lock:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.notify_all()
+
+    return call
 
 
 class Engine:
@@ -64,6 +89,8 @@ class Engine:
         self._vector_store = vector_store
         self._state = "new"
         self._state_lock = threading.Lock()
+        self._idle = threading.Condition(self._state_lock)
+        self._in_flight = 0
         self._dir_lock: Path | None = None
         self._parts: Components | None = None
         self.started_at: float | None = None
@@ -113,9 +140,12 @@ class Engine:
     def close(self, *, flush: bool = True, timeout: float | None = 60.0) -> None:
         """Flush (unless told not to), stop the worker and close the stores. Idempotent.
 
-        A flush that fails leaves the data pending in the message store; the next start
-        re-indexes it, so closing never loses an acknowledged message.
+        New calls are refused at once; calls in flight get ``CLOSE_GRACE_SECONDS`` to finish,
+        then the message store interrupts their statements and closes once none runs. A flush
+        that fails leaves the data pending in the message store; the next start re-indexes it,
+        so closing never loses an acknowledged message.
         """
+        timeout = check_timeout(timeout)
         with self._state_lock:
             if self._state != "running" or self._parts is None:
                 self._state = "closed"
@@ -129,6 +159,8 @@ class Engine:
                 except MemFuseError as exc:
                     log.warning("close: flush incomplete, the rest is re-indexed at next start: %s", exc)
         finally:
+            with self._state_lock:
+                self._idle.wait_for(lambda: self._in_flight == 0, timeout=CLOSE_GRACE_SECONDS)
             try:
                 parts.close()
             finally:
@@ -190,6 +222,7 @@ class Engine:
 
     # -- writes -------------------------------------------------------------------------------
 
+    @_counted
     def add(
         self,
         messages: Any,
@@ -223,6 +256,7 @@ class Engine:
         result["data"]["continued"] = False
         return result
 
+    @_counted
     def add_batch(
         self,
         message_batch_list: Any,
@@ -248,10 +282,14 @@ class Engine:
             }
         )
 
+    @_counted
     def flush_all(self, timeout: float | None = None) -> dict[str, Any]:
-        """Return once everything added so far is embedded and stored."""
-        return reply(self._running().writes.flush(timeout))
+        """Return once everything added so far is embedded and stored (``timeout`` seconds at most;
+        None waits as long as it takes)."""
+        parts = self._running()
+        return reply(parts.writes.flush(check_timeout(timeout)))
 
+    @_counted
     def delete_session(self, session_id: str, *, user_id: str = "default") -> dict[str, Any]:
         """Remove a session from every store, buffer and cache."""
         parts = self._running()
@@ -259,12 +297,14 @@ class Engine:
         count = parts.writes.delete_session(scope)
         return reply({"deleted_messages": count, "session_id": scope.session_id, "user_id": scope.user_id})
 
+    @_counted
     def delete_user(self, user_id: str) -> dict[str, Any]:
         """Remove every session of a user from every store, buffer and cache."""
         parts = self._running()
         user = check_id(user_id, "user_id", self.config.limits)
         return reply({"deleted_messages": parts.writes.delete_user(user), "user_id": user})
 
+    @_counted
     def delete_messages(self, message_ids: list[str], *, user_id: str = "default") -> dict[str, Any]:
         """Remove single messages of a user from every store, buffer and cache (one transaction);
         rounds left with other messages are re-indexed without the deleted ones."""
@@ -273,6 +313,7 @@ class Engine:
         ids = validate_message_ids(message_ids, self.config.limits)
         return reply({"deleted_messages": parts.writes.delete_messages(user, ids), "user_id": user})
 
+    @_counted
     def update_messages(self, message_ids: list[str], new_messages: Any, *, user_id: str = "default") -> dict[str, Any]:
         """Replace a user's stored messages in place, in one transaction: role, content, name and
         metadata change; ids, times, sessions and rounds stay. Their rounds are re-indexed."""
@@ -285,19 +326,31 @@ class Engine:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def export_messages(self, *, user_id: str | None = None, session_id: str | None = None) -> list[dict[str, Any]]:
-        """Every stored message (of a user, of a session) in the order added, lossless."""
+    @_counted
+    def export_messages(
+        self, *, user_id: str = "default", session_id: str | None = None, all_users: bool = False
+    ) -> dict[str, Any]:
+        """A user's stored messages (of one session, if given) in the order added, lossless.
+
+        Every user's messages only when asked for explicitly (``all_users=True``, no ``user_id``).
+        """
         parts = self._running()
-        if user_id is not None:
-            check_id(user_id, "user_id", self.config.limits)
+        if not isinstance(all_users, bool):
+            raise InvalidInputError(f"all_users must be a bool, not {type(all_users).__name__}")
+        if all_users and user_id != "default":
+            raise InvalidInputError("pass either user_id or all_users=True, not both")
+        user = None if all_users else check_id(user_id, "user_id", self.config.limits)
         if session_id is not None:
             check_id(session_id, "session_id", self.config.limits)
-        return [m.to_dict() for m in parts.store.export(user_id=user_id, session_id=session_id)]
+        messages = [m.to_dict() for m in parts.store.export(user_id=user, session_id=session_id)]
+        return reply({"messages": messages, "total": len(messages)})
 
+    @_counted
     def list_users(self) -> list[str]:
         """Every user with stored messages, in order of first write."""
         return self._running().store.users()
 
+    @_counted
     def list_sessions(self, *, user_id: str = "default") -> dict[str, Any]:
         """A user's sessions, oldest first, with message counts and first/last message times."""
         parts = self._running()
@@ -308,6 +361,7 @@ class Engine:
         ]
         return reply({"sessions": sessions, "total": len(sessions)})
 
+    @_counted
     def get_messages_by_session(
         self,
         session_id: str,
@@ -340,16 +394,20 @@ class Engine:
         metadata_filter: dict[str, Any] | None = None,
         since: Any = None,
         until: Any = None,
+        min_score: float | None = None,
     ) -> dict[str, Any]:
         """Find the messages of a user most relevant to ``query`` (at most ``query.max_size``).
 
-        Every source is searched: keywords over all acknowledged messages, vectors of the
-        HybridBuffer and of storage; rankings are fused, one result per message. Internal
-        sessions (an adapter's own records, ids starting with ``~``) are left out unless named.
+        Every source is searched: keywords over all acknowledged messages, vectors of every
+        buffered and stored chunk; rankings are fused, one result per message, with a score in
+        [0, 1] relative to this query's candidates (1: the best by keyword and by meaning);
+        ``min_score`` drops the weaker ones. Internal sessions (an adapter's own records, ids starting with ``~``) are
+        left out unless named.
         """
         arguments = {name: value for name, value in locals().items() if name != "self"}
         return self.run_query(self.prepare_query(**arguments))
 
+    @_counted
     def prepare_query(self, *args: Any, **kwargs: Any) -> QueryRequest:
         """Validate the arguments of :meth:`query` into a request (also the cache key)."""
         self._running()
@@ -368,16 +426,19 @@ class Engine:
             **options,
         )
 
+    @_counted
     def cached_query(self, request: QueryRequest) -> dict[str, Any] | None:
         """The cached reply of a request, or None; safe on an event loop (no lock held across I/O)."""
         return self._running().queries.cached(request)
 
+    @_counted
     def run_query(self, request: QueryRequest, *, use_cache: bool = True) -> dict[str, Any]:
         """Answer a validated request from every source (cache first)."""
         return self._running().queries.answer(request, use_cache=use_cache)
 
     # -- introspection ------------------------------------------------------------------------
 
+    @_counted
     def get_stats(self) -> dict[str, Any]:
         """Counters and health of every component."""
         parts = self._running()

@@ -2,12 +2,12 @@
 acknowledged message, vectors of the HybridBuffer and of storage), fused, hydrated from the
 message store, filtered, deduplicated and sorted, then cached.
 
-The RoundBuffer is searched through the keyword index: its messages are committed to the
-message store, and indexed by FTS5 in the same transaction, before ``add`` returns. They have
-no vectors yet (chunks are embedded after they move to the HybridBuffer), so meaning-based
-search reaches them once transferred: by size or tokens, on ``flush_all`` or when the session
-is idle for ``idle_flush_seconds``. When the keyword index cannot answer, the query degrades
-to the vector rankings.
+Every acknowledged message is in the keyword index (FTS5, same transaction as the commit) before
+``add`` returns. The index worker embeds each round as soon as it can, in the RoundBuffer too;
+a query embeds, in the same model call as its own text, the few buffered chunks in its scope
+that still have no vector (at most ``embed_pending_limit``) and keeps those vectors, so a message
+just acknowledged ranks by meaning as it will once stored. When the keyword index cannot answer,
+the query degrades to the vector rankings.
 """
 
 from __future__ import annotations
@@ -114,13 +114,18 @@ class QueryPath:
             return {}
 
     def _vectors(self, request: QueryRequest, pool: int, errors: list[str]) -> dict[str, float]:
+        accept = request.scope.accepts
+        pending = self._write_buffer.unembedded(accept, self._settings.embed_pending_limit)
         try:
-            query_vector = self._embedder.embed([request.text])[0]
+            vectors = self._embedder.embed([request.text, *(chunk.text for chunk in pending)])
         except EmbeddingError as exc:
             errors.append(f"embedding: {exc}")
             return {}
+        query_vector = vectors[0]
+        if pending:
+            self._write_buffer.install_vectors(pending, vectors[1:])
         vector: dict[str, float] = {}
-        for chunk, similarity in self._write_buffer.search_vectors(query_vector, request.scope.accepts, pool):
+        for chunk, similarity in self._write_buffer.search_vectors(query_vector, accept, pool):
             for mid in chunk.message_ids:
                 vector[mid] = max(similarity, vector.get(mid, -1.0))
         try:

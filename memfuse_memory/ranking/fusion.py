@@ -2,7 +2,9 @@
 
 Raw BM25 and cosine scores live on different scales and are never compared directly: each
 ranking is either min-max normalised to [0, 1] (``minmax``) or turned into reciprocal ranks
-(``rrf``), then the two are combined with their weights.
+(``rrf``), then the two are combined with their weights. A min-max score is relative to this
+query's candidates: 1.0 is the best of both rankings, 0.0 the weakest of every ranking that found
+it (``min_score`` on a query cuts such hits off).
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ def fuse(
 ) -> list[Hit]:
     """One :class:`Hit` per message id found by either ranking, best fused score first.
 
-    ``keyword`` maps message id to BM25 (higher is better); ``vector`` to cosine similarity.
+    ``keyword`` maps message id to BM25 (higher is better); ``vector`` to cosine similarity (a
+    candidate at or below 0 shares no meaning with the query and is left out).
     Ties keep the keyword ranking's order, then the vector ranking's.
     """
+    vector = {key: value for key, value in vector.items() if value > 0}  # no shared meaning at all
     normalise = _minmax if method == "minmax" else _reciprocal_ranks
     kw, vec = normalise(keyword), normalise(vector)
     total = keyword_weight + vector_weight or 1.0

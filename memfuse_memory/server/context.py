@@ -39,7 +39,8 @@ class Gateway:
     async def stored(self, user_id: str, session_id: str, ids: list[str], field: str) -> list[dict[str, Any]]:
         """The engine messages with these ids in one engine session of a user, in the order asked; 404
         naming any that is not there (another session's or user's message included)."""
-        by_id = {m["id"]: m for m in await self.service.export_messages(user_id=user_id, session_id=session_id)}
+        exported = await self.service.export_messages(user_id=user_id, session_id=session_id)
+        by_id = {m["id"]: m for m in exported["data"]["messages"]}
         missing = [mid for mid in ids if mid not in by_id]
         if missing:
             raise NotFoundError(f"not found here: {', '.join(missing[:10])}", field=field)

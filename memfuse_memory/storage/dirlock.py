@@ -12,10 +12,23 @@ import os
 import threading
 from pathlib import Path
 
-from memfuse_memory.errors import StorageError
+from memfuse_memory.errors import DataDirError, StorageError
 
 _held: dict[Path, tuple[int, int]] = {}
 _lock = threading.Lock()
+
+
+def ensure_dir(data_dir: Path) -> Path:
+    """Create the data directory if needed; a path that is a file or cannot be created raises
+    DataDirError naming it. Returns the resolved path."""
+    key = Path(data_dir).expanduser().resolve()
+    if key.exists() and not key.is_dir():
+        raise DataDirError(f"data directory {key} is not a directory (a file is in the way)")
+    try:
+        key.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataDirError(f"data directory {key} cannot be created: {exc.strerror or exc}") from exc
+    return key
 
 
 def acquire(data_dir: Path) -> Path:
@@ -26,7 +39,7 @@ def acquire(data_dir: Path) -> Path:
             fd, count = _held[key]
             _held[key] = (fd, count + 1)
             return key
-        key.mkdir(parents=True, exist_ok=True)
+        ensure_dir(key)
         fd = os.open(key / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

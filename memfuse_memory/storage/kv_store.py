@@ -79,7 +79,8 @@ class KVStore:
         self._db = MessageStore(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
         self._write_lock = threading.Lock()  # writers of this process queue here, not in SQLite's busy loop
         try:
-            self._db._connection().executescript(_SCHEMA)
+            with self._db._using() as conn:
+                conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the key-value store at {path}: {exc}") from exc
 
@@ -91,12 +92,10 @@ class KVStore:
         except sqlite3.Error as exc:
             raise StorageError(f"key-value store write failed: {exc}") from exc
 
-    def _connection(self) -> sqlite3.Connection:
-        return self._db._connection()
-
     def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
-            return self._connection().execute(sql, args).fetchall()
+            with self._db._using() as conn:
+                return conn.execute(sql, args).fetchall()
         except UnicodeEncodeError as exc:  # a filter value or label that is not valid Unicode text
             raise InvalidQueryError(f"not valid Unicode text in a key-value store read: {exc}") from exc
         except sqlite3.Error as exc:

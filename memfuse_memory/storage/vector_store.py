@@ -21,7 +21,7 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 
 from memfuse_memory.config import VectorStoreConfig
-from memfuse_memory.errors import StorageError
+from memfuse_memory.errors import StorageError, WriteRejectedError
 from memfuse_memory.models import Chunk, to_micros
 from memfuse_memory.scope import ScopeFilter
 
@@ -50,7 +50,9 @@ class VectorHit:
 class VectorStore(Protocol):
     """Where chunk vectors are kept, partitioned by user."""
 
-    def upsert(self, user_id: str, items: Sequence[VectorItem]) -> None: ...
+    def upsert(self, user_id: str, items: Sequence[VectorItem]) -> None:
+        """Write the items; raise ``WriteRejectedError`` when the store refuses them for good."""
+        ...
 
     def query(self, vector: np.ndarray, where: ScopeFilter, limit: int) -> list[VectorHit]: ...
 
@@ -187,20 +189,12 @@ class ChromaVectorStore:
 
     @staticmethod
     def _upsert(collection: Any, items: Sequence[VectorItem]) -> None:
-        collection.upsert(
-            ids=[item.chunk.id for item in items],
-            embeddings=np.stack([item.vector for item in items]),
-            metadatas=[
-                {
-                    "session_id": item.chunk.scope.session_id,
-                    "agent_id": item.chunk.scope.agent_id or "",
-                    "round_id": item.chunk.round_id,
-                    "message_ids": _ID_SEPARATOR.join(item.chunk.message_ids),
-                    "created_us": to_micros(item.chunk.created_at),
-                }
-                for item in items
-            ],
-        )
+        from chromadb.errors import DuplicateIDError, InvalidArgumentError, InvalidDimensionException
+
+        try:
+            _write_items(collection, items)
+        except (DuplicateIDError, InvalidArgumentError, InvalidDimensionException, ValueError, TypeError) as exc:
+            raise WriteRejectedError(f"Chroma rejected {len(items)} item(s): {exc}") from exc
 
     def query(self, vector: np.ndarray, where: ScopeFilter, limit: int) -> list[VectorHit]:
         condition = where.chroma_where()
@@ -260,9 +254,16 @@ class ChromaVectorStore:
 
         return ChromaItemIndex(self)
 
-    def count(self, user_id: str) -> int:
-        """Chunks held for a user (inspection and tests)."""
-        return self._using(user_id, create=False, operation=lambda collection: int(collection.count()), missing=0)
+    def count(self, user_id: str, kind: str = MESSAGES) -> int:
+        """Vectors held for a user: message chunks, or key-value items (inspection and tests)."""
+        return self._using(
+            user_id, create=False, operation=lambda collection: int(collection.count()), missing=0, kind=kind
+        )
+
+    def has_collection(self, user_id: str, kind: str = MESSAGES) -> bool:
+        """Whether the user's collection of this kind exists on the Chroma side."""
+        name = collection_name(self.store_id, user_id, kind)
+        return name in [collection.name for collection in self._client.list_collections()]
 
     def message_ids(self, user_id: str) -> list[str]:
         """The focus message ids of every chunk held for a user, one entry per chunk focus."""
@@ -277,3 +278,21 @@ class ChromaVectorStore:
     def close(self) -> None:
         with self._lock:
             self._collections.clear()
+
+
+def _write_items(collection: Any, items: Sequence[VectorItem]) -> None:
+    """One Chroma upsert of vectors and their scope metadata (no text: text lives in SQLite)."""
+    collection.upsert(
+        ids=[item.chunk.id for item in items],
+        embeddings=np.stack([item.vector for item in items]),
+        metadatas=[
+            {
+                "session_id": item.chunk.scope.session_id,
+                "agent_id": item.chunk.scope.agent_id or "",
+                "round_id": item.chunk.round_id,
+                "message_ids": _ID_SEPARATOR.join(item.chunk.message_ids),
+                "created_us": to_micros(item.chunk.created_at),
+            }
+            for item in items
+        ],
+    )

@@ -13,6 +13,7 @@ import pytest
 from memfuse_memory import BlockingBufferService, MemFuseConfig
 from memfuse_memory.cli import main
 from memfuse_memory.cli.archive import EXPORT_FIELDS
+from memfuse_memory.config import DEFAULT_CONFIG_PATH, load_config
 
 SAMPLE = Path(__file__).resolve().parents[2] / "memfuse_memory" / "data" / "sample_conversation.json"
 
@@ -132,7 +133,8 @@ def test_export_import_round_trip_is_exact(cli: Callable[..., Result], tmp_path:
     assert cli("ingest", str(source), "--user", "ann").code == 0
     ingest_sample(cli)
 
-    first = cli("export")
+    assert cli("export").code == 2  # every user only when asked for
+    first = cli("export", "--all-users")
     assert first.code == 0 and "exported 50 messages" in first.err
     exported = [json.loads(line) for line in first.out.splitlines()]
     assert len(exported) == 50 and all(tuple(row) == EXPORT_FIELDS for row in exported)
@@ -146,13 +148,13 @@ def test_export_import_round_trip_is_exact(cli: Callable[..., Result], tmp_path:
     imported = cli("import", str(archive), "--json", "--data-dir", str(other), data=False)
     assert imported.code == 0, imported.err
     assert imported.json()["messages"] == 50 and imported.json()["rounds"] == 26
-    second = cli("export", "--data-dir", str(other), data=False)
+    second = cli("export", "--all-users", "--data-dir", str(other), data=False)
     assert second.out == first.out  # byte for byte: ids, round grouping, times, metadata
 
     again = cli("import", str(archive), "--data-dir", str(other), data=False)
     assert again.code == 2 and "already stored" in again.err and "--skip-existing" in again.err
     skipped = cli("import", str(archive), "--skip-existing", "--json", "--data-dir", str(other), data=False)
-    assert skipped.code == 0 and skipped.json()["skipped_rounds"] == 26 and skipped.json()["rounds"] == 0
+    assert skipped.code == 0 and skipped.json()["skipped_messages"] == 50 and skipped.json()["rounds"] == 0
 
 
 def test_export_to_file_with_filters_and_no_overwrite(cli: Callable[..., Result], tmp_path: Path) -> None:
@@ -161,8 +163,8 @@ def test_export_to_file_with_filters_and_no_overwrite(cli: Callable[..., Result]
     result = cli("export", "--user", "demo", "--session", "2026-03-16-work", "-o", str(target), "--json")
     assert result.json() == {"file": str(target), "messages": 12, "rounds": 6, "sessions": 1}
     assert len(target.read_text(encoding="utf-8").splitlines()) == 12
-    assert cli("export", "-o", str(target)).code == 2
-    assert cli("export", "-o", str(target), "--force").code == 0
+    assert cli("export", "--user", "demo", "-o", str(target)).code == 2
+    assert cli("export", "--user", "demo", "-o", str(target), "--force").code == 0
 
 
 def test_import_rejects_non_export_lines_with_line_number(cli: Callable[..., Result], tmp_path: Path) -> None:
@@ -203,7 +205,7 @@ def test_bad_input_exit_codes(cli: Callable[..., Result], tmp_path: Path) -> Non
     invalid.write_text(json.dumps([{"role": "user", "content": "x", "created_at": "not a time"}]), encoding="utf-8")
     rejected = cli("ingest", str(invalid))
     assert rejected.code == 2 and "created_at" in rejected.err
-    assert cli("stats", "--json").json()["storage"]["messages"] == 0  # nothing was written
+    assert "no memory in" in cli("stats").err  # nothing was written, not even an empty store
 
 
 def test_unknown_option_and_command(cli: Callable[..., Result], capsys: pytest.CaptureFixture[str]) -> None:
@@ -236,3 +238,66 @@ def test_config_show_and_validate(cli: Callable[..., Result], tmp_path: Path, da
     assert result.json()["error"]["type"] == "ConfigError"
     assert cli("config", "validate", str(tmp_path / "absent.yaml")).code == 2
     assert cli("stats", "--config", str(bad)).code == 3
+
+
+def test_config_show_defaults_prints_the_packaged_file_which_validates(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    shown = cli("config", "show", "--defaults")
+    assert shown.code == 0 and shown.out == DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+    copy = tmp_path / "mine.yaml"
+    copy.write_text(shown.out, encoding="utf-8")
+    assert cli("config", "validate", str(copy)).code == 0
+    assert load_config(copy) == MemFuseConfig()
+
+
+@pytest.mark.parametrize(
+    "argv", [("history", "s1"), ("stats",), ("query", "anything"), ("forget", "--user", "u", "--yes")]
+)
+def test_reading_commands_on_a_folder_without_memory_say_so_and_create_nothing(
+    cli: Callable[..., Result], data_dir: Path, argv: tuple[str, ...]
+) -> None:
+    result = cli(*argv)
+    assert result.code == 2 and "no memory in" in result.err and str(data_dir) in result.err
+    assert not data_dir.exists(), "nothing is created in a misspelled folder"
+
+
+def test_a_data_dir_that_is_a_file_is_named_with_exit_code_2(cli: Callable[..., Result], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for target in (blocker, blocker / "below"):
+        result = cli("ingest", str(SAMPLE), "--data-dir", str(target), data=False)
+        assert result.code == 2 and str(blocker) in result.err and "Traceback" not in result.err
+
+
+def test_ingest_twice_stores_nothing_twice_unless_allowed(cli: Callable[..., Result], tmp_path: Path) -> None:
+    first = ingest_sample(cli)
+    again = cli("ingest", str(SAMPLE), "--json")
+    assert again.code == 0 and again.json()["messages"] == 0 and again.json()["skipped_messages"] == 46
+    assert cli("stats", "--json").json()["storage"]["messages"] == first["messages"] == 46
+    grown = tmp_path / "grown.jsonl"
+    lines = [
+        {"role": "user", "content": "ok"},
+        {"role": "assistant", "content": "fine"},
+        {"id": "given-1", "role": "user", "content": "ok"},
+    ]
+    grown.write_text("\n".join(json.dumps(line) for line in lines[:2]) + "\n", encoding="utf-8")
+    assert cli("ingest", str(grown), "--json").json()["messages"] == 2
+    grown.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    added = cli("ingest", str(grown), "--json").json()
+    assert added["messages"] == 1 and added["skipped_messages"] == 2, "only the new line, by its own id"
+    duplicated = cli("ingest", str(SAMPLE), "--allow-duplicates", "--json")
+    assert duplicated.code == 0 and duplicated.json()["messages"] == 46
+    assert cli("stats", "--json").json()["storage"]["messages"] == 46 + 3 + 46
+
+
+def test_stats_shows_what_is_stored_then_labels_process_counters(cli: Callable[..., Result]) -> None:
+    ingest_sample(cli)
+    data = cli("stats", "--json").json()
+    stored = data["stored"]
+    assert [u["user_id"] for u in stored["users"]] == ["demo"] and stored["users"][0]["messages"] == 46
+    assert len(stored["users"][0]["sessions"]) == 4 and stored["pending_rounds"] == 0
+    assert 0 < stored["disk"]["message_store_bytes"] <= stored["disk"]["total_bytes"]
+    text = cli("stats").out
+    assert "Stored in" in text and "2026-03-02-pets" in text and "46 messages in 23 rounds" in text
+    assert text.index("Stored in") < text.index("Counters of this process")

@@ -76,14 +76,14 @@ def verify(service: BlockingBufferService, ledger: Ledger) -> dict[str, int]:
         lost += len(set(ids) - set(got))
         misplaced += sum(1 for m in history if m["user_id"] != user or m["session_id"] != session)
     for user in USERS:
-        exported = service.export_messages(user_id=user)
+        exported = service.export_messages(user_id=user)["data"]["messages"]
         counts = Counter(m["id"] for m in exported)
         duplicates += sum(n - 1 for n in counts.values())
         expected = {mid for (owner, _), ids in ledger.acknowledged.items() if owner == user for mid in ids}
         misplaced += len(set(counts) - expected)
         lost += len(expected - set(counts))
     total = sum(len(ids) for ids in ledger.acknowledged.values())
-    assert len(service.export_messages()) == total
+    assert len(service.export_messages(all_users=True)["data"]["messages"]) == total
     return {
         "messages": total,
         "lost": lost,
@@ -211,7 +211,9 @@ async def test_async_and_blocking_callers_with_deletes_on_one_engine(tmp_path: P
         counts = verify(blocking, ledger)
         for user, session in deleted:
             assert (await service.get_messages_by_session(session, user_id=user))["data"]["messages"] == []
-        assert await service.export_messages(user_id="gone0") == [] and vectors.count("gone1") == 0
+        assert (await service.export_messages(user_id="gone0"))["data"]["messages"] == [] and vectors.count(
+            "gone1"
+        ) == 0
         assert vectors.count() == 160 * ROUNDS
     counts["sessions"] = 160
     counts["deleted_sessions"] = len(deleted)

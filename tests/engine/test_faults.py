@@ -68,7 +68,7 @@ def check_nothing_lost(
     service: BlockingBufferService, inner: MemoryVectorStore, acknowledged: dict[str, list[str]]
 ) -> tuple[int, int]:
     """Every acknowledged id is stored exactly once and indexed exactly once; return (lost, duplicates)."""
-    exported = [m["id"] for m in service.export_messages()]
+    exported = [m["id"] for m in service.export_messages(all_users=True)["data"]["messages"]]
     expected = [mid for ids in acknowledged.values() for mid in ids]
     indexed = Counter(
         mid for bucket in inner.items.values() for item in bucket.values() for mid in item.chunk.message_ids
@@ -273,7 +273,7 @@ def test_delete_during_outage_is_typed_and_changes_nothing(
         service.delete_session("s", user_id="u")
     with pytest.raises(StorageUnavailableError):
         service.delete_messages(ids[:1], user_id="u")
-    assert [m["id"] for m in service.export_messages()] == ids
+    assert [m["id"] for m in service.export_messages(all_users=True)["data"]["messages"]] == ids
     assert inner.count("u") == 1
     faulty.faults.heal()
     breaker = service.engine.memory.vector_breaker
@@ -282,7 +282,7 @@ def test_delete_during_outage_is_typed_and_changes_nothing(
         assert time.monotonic() < deadline
         threading.Event().wait(0.02)
     assert service.delete_session("s", user_id="u")["data"]["deleted_messages"] == 2
-    assert service.export_messages() == [] and inner.count("u") == 0
+    assert service.export_messages(all_users=True)["data"]["messages"] == [] and inner.count("u") == 0
 
 
 def test_close_during_outage_then_restart_indexes_everything(

@@ -105,7 +105,7 @@ def test_langchain_history_and_retriever(
             history = MemFuseChatMessageHistory(session, user_id=user, service=service)
             assert [m.text for m in history.messages] == texts
             assert asyncio.run(history.aget_messages()) == history.messages
-        assert sum(len(t) for t in model.values()) == len(service.export_messages())
+        assert sum(len(t) for t in model.values()) == len(service.export_messages(all_users=True)["data"]["messages"])
         users = sorted({user for user, _ in model}) or ["alice"]
         for text, k in queries:
             for user in users:
@@ -186,7 +186,7 @@ def test_llama_index_memory_block_and_retriever(
         for (user, session), texts in model.items():
             memory = MemFuseMemory.from_defaults(session_id=session, user_id=user, service=service)
             assert [str(m.content or "") for m in memory.get_all()] == texts
-        assert sum(len(t) for t in model.values()) == len(service.export_messages())
+        assert sum(len(t) for t in model.values()) == len(service.export_messages(all_users=True)["data"]["messages"])
         for user in sorted({user for user, _ in model}) or ["alice"]:
             built, retriever = attempt(lambda u=user: LlamaRetriever(user_id=u, top_k=top_k, service=service))
             if built:
@@ -198,11 +198,13 @@ def test_llama_index_memory_block_and_retriever(
                 messages = [ChatMessage(role="user", content=query)]
                 ok, text = attempt(lambda b=block, m=messages: asyncio.run(b.aget(m)))
                 assert not ok or isinstance(text, str)
-        before = len(service.export_messages())
+        before = len(service.export_messages(all_users=True)["data"]["messages"])
         block = MemFuseMemoryBlock(user_id="blockuser", service=service)
         for batch in batches:
             ok, _ = attempt(lambda b=batch: asyncio.run(block.aput(b)))
-            stored = len(service.export_messages(user_id="blockuser"))
+            stored = len(service.export_messages(user_id="blockuser")["data"]["messages"])
             if ok:
                 assert stored >= len(batch)
-        assert len(service.export_messages()) - before == len(service.export_messages(user_id="blockuser"))
+        assert len(service.export_messages(all_users=True)["data"]["messages"]) - before == len(
+            service.export_messages(user_id="blockuser")["data"]["messages"]
+        )

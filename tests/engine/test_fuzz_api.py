@@ -135,14 +135,25 @@ MESSAGE = st.one_of(
 MESSAGES = st.one_of(
     st.lists(MESSAGE, min_size=1, max_size=4), st.lists(MESSAGE, max_size=4), st.just("not a list"), st.none(), MESSAGE
 )
+HUGE = st.sampled_from([2**31, 2**63, 2**63 - 1, 2**64, 10**30])
 TOP_K = st.one_of(
     st.integers(1, 20),
     st.integers(1, 20),
     st.integers(min_value=-3, max_value=10**30),
+    HUGE,
     st.booleans(),
     st.floats(),
     st.none(),
     st.just("5"),
+)
+TIMEOUT = st.one_of(
+    st.just(30),
+    st.none(),
+    st.floats(),
+    st.just("1"),
+    st.booleans(),
+    HUGE,
+    st.integers(-3, -1),
 )
 SORT = st.one_of(st.none(), st.sampled_from(["score", "timestamp", "length", ""]))
 ORDER = st.one_of(st.none(), st.sampled_from(["asc", "desc", "up"]))
@@ -166,12 +177,18 @@ OPS = st.one_of(
     st.tuples(st.just("query"), GOOD_TEXT, st.integers(1, 20), GOOD_USER, SESSIONS, SORT, ORDER, FILTER, TIMES, TIMES),
     st.tuples(st.just("add_batch"), st.one_of(st.lists(MESSAGES, max_size=3), st.none()), SESSIONS, USERS),
     st.tuples(st.just("query"), CONTENT, TOP_K, USERS, SESSIONS, SORT, ORDER, FILTER, TIMES, TIMES),
-    st.tuples(st.just("history"), SESSIONS, USERS, st.one_of(st.none(), st.integers(-2, 5), st.just(True)), ORDER),
+    st.tuples(
+        st.just("history"),
+        SESSIONS,
+        USERS,
+        st.one_of(st.none(), st.integers(-2, 5), st.just(True), HUGE, st.floats(), st.just("3")),
+        ORDER,
+    ),
     st.tuples(st.just("delete_session"), SESSIONS, USERS),
     st.tuples(st.just("delete_messages"), st.lists(st.integers(0, 50), max_size=3), st.lists(IDS, max_size=2), USERS),
     st.tuples(st.just("export"), st.one_of(st.none(), USERS), st.one_of(st.none(), SESSIONS)),
     st.tuples(st.just("list_sessions"), USERS),
-    st.tuples(st.just("flush")),
+    st.tuples(st.just("flush"), TIMEOUT),
 )
 
 
@@ -287,7 +304,8 @@ def run_op(api: Api, model: Model, op: tuple[Any, ...]) -> None:
         model.rows = [row for row in model.rows if row not in gone]
     elif kind == "export":
         _, user, session = op
-        rows = api("export_messages", user_id=user, session_id=session)
+        chosen = {"all_users": True} if user is None else {"user_id": user}
+        rows = api("export_messages", session_id=session, **chosen)["data"]["messages"]
         expected = [
             row for row in model.rows if user in (None, row["user_id"]) and session in (None, row["session_id"])
         ]
@@ -300,7 +318,7 @@ def run_op(api: Api, model: Model, op: tuple[Any, ...]) -> None:
                 counts[row["session_id"]] = counts.get(row["session_id"], 0) + 1
         assert {s["session_id"]: s["messages"] for s in reply["sessions"]} == counts
     else:
-        api("flush_all", 30)
+        api("flush_all", op[1])
 
 
 def files_outside(root: Path, data_dir: Path) -> list[Path]:
@@ -342,7 +360,7 @@ def test_public_api_never_raises_untyped_and_keeps_exactly_what_it_acknowledged(
         ).start()
         try:
             assert reopened.get_stats()["service"]["recovered_rounds"] == 0
-            assert view(reopened.export_messages()) == view(model.rows)
+            assert view(reopened.export_messages(all_users=True)["data"]["messages"]) == view(model.rows)
         finally:
             reopened.close()
         assert files_outside(root, data_dir) == []
@@ -399,4 +417,4 @@ def test_known_nasty_inputs_are_typed(tmp_path: Path) -> None:
                 service.query("x", **kwargs)
             except MemFuseError:
                 continue
-        assert service.export_messages() == []
+        assert service.export_messages(all_users=True)["data"]["messages"] == []

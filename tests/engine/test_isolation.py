@@ -139,7 +139,7 @@ def test_no_query_crosses_users_whatever_the_ids(users: list[str], probes: list[
                         continue
                     assert all(r["user_id"] == user and owners[r["id"]] == user for r in results)
         for user in accepted:
-            exported = service.export_messages(user_id=user)
+            exported = service.export_messages(user_id=user)["data"]["messages"]
             assert exported and {owners[m["id"]] for m in exported} == {user}
 
 
@@ -166,7 +166,7 @@ def test_no_id_creates_a_file_outside_the_data_directory(ids: list[str]) -> None
                     lambda v=value: service.add([{"role": "user", "content": "x", "id": v}], v, user_id=v),
                     lambda v=value: service.add([{"role": "user", "content": "x"}], v, user_id="u", agent_id=v),
                     lambda v=value: service.query("x", user_id=v, session_id=v),
-                    lambda v=value: service.export_messages(user_id=v, session_id=v),
+                    lambda v=value: service.export_messages(user_id=v, session_id=v)["data"]["messages"],
                     lambda v=value: service.delete_session(v, user_id=v),
                     service.flush_all,
                 ]

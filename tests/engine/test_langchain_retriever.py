@@ -81,8 +81,8 @@ def test_time_range_and_timestamp_sort(filled):
 
 async def test_async_matches_sync(filled):
     retriever = MemFuseRetriever(user_id="alice", k=3, service=filled)
-    sync_ids = [d.id for d in retriever.invoke("cat Miso")]
-    async_ids = [d.id for d in await retriever.ainvoke("cat Miso")]
+    sync_ids = [d.id for d in retriever.invoke("cat Miso Lisbon")]
+    async_ids = [d.id for d in await retriever.ainvoke("cat Miso Lisbon")]
     assert sync_ids == async_ids and len(sync_ids) == 3
     assert len(await retriever.ainvoke("cat Miso", k=1)) == 1
 

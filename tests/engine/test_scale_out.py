@@ -183,7 +183,7 @@ def test_pending_rounds_picked_up_by_a_second_engine_are_stored_once(
     first.flush_all()
     second.flush_all()
     assert vectors.count("alice") == 3
-    assert sorted(m["id"] for m in second.export_messages(user_id="alice")) == sorted(ids)
+    assert sorted(m["id"] for m in second.export_messages(user_id="alice")["data"]["messages"]) == sorted(ids)
     assert first.get_stats()["storage"]["pending_rounds"] == 0
 
 
@@ -202,7 +202,7 @@ def test_a_running_engine_adopts_rounds_a_stopped_engine_left_pending(
     assert survivor.get_stats()["index_worker"]["adopted_rounds"] == 3
     assert vectors.count("alice") == 3
     assert [r["id"] for r in survivor.query("cello", top_k=5, user_id="alice")["data"]["results"]] != []
-    assert sorted(m["id"] for m in survivor.export_messages(user_id="alice")) == sorted(ids)
+    assert sorted(m["id"] for m in survivor.export_messages(user_id="alice")["data"]["messages"]) == sorted(ids)
 
 
 def test_orphans_are_adopted_only_after_two_checks_outside_this_process() -> None:

@@ -261,11 +261,29 @@ def test_batch_is_all_or_nothing_and_duplicates_are_rejected(memory: BlockingBuf
         (("q",), {"since": "2025-01-01", "until": "2024-01-01"}, "since"),
         (("q",), {"since": "soon"}, "ISO"),
         (("q",), {"metadata_filter": ["a"]}, "metadata_filter"),
+        (("q",), {"min_score": 1.5}, "min_score"),
+        (("q",), {"min_score": -0.1}, "min_score"),
+        (("q",), {"min_score": True}, "min_score"),
+        (("q",), {"min_score": "high"}, "min_score"),
     ],
 )
 def test_bad_queries_are_typed(memory: BlockingBufferService, args: tuple, kwargs: dict, match: str) -> None:
     with pytest.raises(InvalidQueryError, match=match):
         memory.query(*args, **kwargs)
+
+
+def test_min_score_cuts_off_weak_hits(memory: BlockingBufferService) -> None:
+    memory.add(turn("my kitten Miso sleeps on the sofa", "cute"), session_id="s")
+    memory.add(turn("the train to Porto was late", "annoying"), session_id="s")
+    memory.add(turn("Miso the kitten loves tuna", "yum"), session_id="s")
+    every = memory.query("kitten Miso", top_k=10)["data"]["results"]
+    assert len(every) >= 2 and all(0.0 <= r["score"] <= 1.0 for r in every)
+    strong = memory.query("kitten Miso", top_k=10, min_score=0.5)["data"]["results"]
+    assert strong and all(r["score"] >= 0.5 for r in strong)
+    assert [r["id"] for r in strong] == [r["id"] for r in every if r["score"] >= 0.5]
+    assert memory.query("kitten Miso", top_k=10, min_score=1.0)["data"]["results"] == [
+        r for r in every if r["score"] >= 1.0
+    ]
 
 
 def test_close_is_idempotent_and_calls_after_close_fail(make_memory: Factory) -> None:

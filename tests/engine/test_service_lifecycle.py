@@ -13,6 +13,7 @@ import pytest
 
 from memfuse_memory import BlockingBufferService, BufferService
 from memfuse_memory.errors import (
+    DataDirError,
     DuplicateMessageError,
     EmbeddingError,
     InvalidInputError,
@@ -39,7 +40,8 @@ async def test_async_service_requires_start_and_matches_blocking(
         async_reply = await service.query("tulips", user_id="u")
         sync_reply = blocking.query("tulips", user_id="u")
         assert async_reply["data"]["results"] == sync_reply["data"]["results"]
-        assert len(async_reply["data"]["results"]) == 2
+        found = [r["content"] for r in async_reply["data"]["results"]]
+        assert sorted(found[:2]) == ["async tulips bloom", "blocking tulips wilt"]
         async_history = await service.get_messages_by_session("p", user_id="u")
         assert async_history == blocking.get_messages_by_session("p", user_id="u")
         await service.flush_all()
@@ -226,7 +228,7 @@ def test_export_and_round_ids_round_trip(make_memory: Factory, tmp_path: Any) ->
     source.add(turn("first", "one", metadata={"k": [1]}), session_id="a", user_id="u")
     source.add_batch([turn("second", "two"), turn("third", "three")], session_id="b", user_id="u")
     source.add(turn("other user", "x"), session_id="a", user_id="w")
-    exported = source.export_messages(user_id="u")
+    exported = source.export_messages(user_id="u")["data"]["messages"]
     assert [m["content"] for m in exported] == ["first", "one", "second", "two", "third", "three"]
     assert source.list_users() == ["u", "w"]
     target = make_memory(data_dir=tmp_path / "copy")
@@ -238,7 +240,7 @@ def test_export_and_round_ids_round_trip(make_memory: Factory, tmp_path: Any) ->
                 {k: m[k] for k in ("id", "role", "content", "name", "created_at", "metadata")}
             )
         target.add_batch(list(rounds.values()), session, user_id="u", round_ids=list(rounds))
-    assert target.export_messages(user_id="u") == exported
+    assert target.export_messages(user_id="u")["data"]["messages"] == exported
     with pytest.raises(DuplicateMessageError):
         target.add_batch([turn("again", "x")], "a", user_id="u", round_ids=[exported[0]["round_id"]])
     with pytest.raises(InvalidMessageError, match="one id per round"):
@@ -310,3 +312,15 @@ def test_rounds_flush_between_embedding_batches_of_a_burst(
         gate.release()
     memory.flush_all(timeout=10)
     assert vectors.count("u") == 12 and memory.get_stats()["storage"]["pending_rounds"] == 0
+
+
+def test_a_data_dir_that_is_a_file_or_cannot_be_created_is_a_named_error(tmp_path: Any) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for target in (blocker, blocker / "below"):
+        service = BlockingBufferService.from_config(
+            data_dir=target, embedder=FakeEmbedder(), vector_store=MemoryVectorStore()
+        )
+        with pytest.raises(DataDirError, match=str(blocker)):
+            service.start()
+    assert blocker.read_text() == "x"

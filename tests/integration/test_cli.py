@@ -64,13 +64,13 @@ def test_history_and_stats_json(demo_dir: tuple[Path, dict[str, Any]]) -> None:
 
 def test_export_import_round_trip(demo_dir: tuple[Path, dict[str, Any]]) -> None:
     folder, _ = demo_dir
-    first = run_cli("export", "--data-dir", str(folder / "data"), cwd=folder)
+    first = run_cli("export", "--all-users", "--data-dir", str(folder / "data"), cwd=folder)
     assert first.returncode == 0, first.stderr
     archive = folder / "memory.jsonl"
     archive.write_text(first.stdout, encoding="utf-8")
     summary = as_json(run_cli("import", str(archive), "--data-dir", str(folder / "copy"), "--json", cwd=folder))
     assert summary["messages"] == 46 and summary["rounds"] == 23
-    second = run_cli("export", "--data-dir", str(folder / "copy"), cwd=folder)
+    second = run_cli("export", "--all-users", "--data-dir", str(folder / "copy"), cwd=folder)
     assert second.returncode == 0, second.stderr
     assert second.stdout == first.stdout  # byte for byte: ids, round grouping, times, metadata
     copy = as_json(run_cli("stats", "--data-dir", str(folder / "copy"), "--json", cwd=folder))["storage"]

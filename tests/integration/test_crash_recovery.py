@@ -144,7 +144,7 @@ def check_searchable(lane: Lane) -> int:
     with BlockingBufferService.from_config(data_dir=lane.data_dir) as memory:
         memory.flush_all()
         assert memory.get_stats()["storage"]["pending_rounds"] == 0
-        contents = {m["id"]: m["content"] for m in memory.export_messages(user_id="crash")}
+        contents = {m["id"]: m["content"] for m in memory.export_messages(user_id="crash")["data"]["messages"]}
         for session, mid in sample:
             found = memory.query(contents[mid], top_k=5, user_id="crash", session_id=session)["data"]["results"]
             hit = next((r for r in found if r["id"] == mid), None)

@@ -112,21 +112,19 @@ def test_a_langgraph_graph_recalls_across_threads(data_dir):
 
 
 def test_item_vectors_live_in_their_own_chroma_collection_and_go_with_the_user(data_dir):
-    from memfuse_memory.storage.vector_store import ITEMS, MESSAGES, collection_name
+    from memfuse_memory.storage.vector_store import ITEMS, MESSAGES
 
     store = MemFuseStore(user_id="dora", data_dir=data_dir, index_fields=["text", "title"])
     store.put(("notes",), "a", {"title": "Lisbon trip", "text": "Dora flies to Lisbon in May"})
     memory = resolve_service(data_dir=data_dir)
     memory.add([{"role": "user", "content": "Dora asked about Lisbon flights"}], "chat", user_id="dora")
     memory.flush_all()
-    engine = memory  # resolve_service gives the engine itself
-    client = engine._vector_store._client  # the engine's own Chroma client, embedded or server
-    items = client.get_collection(collection_name(engine.store.store_id, "dora", ITEMS))
-    messages = client.get_collection(collection_name(engine.store.store_id, "dora", MESSAGES))
-    assert items.count() == 2  # one vector per indexed field
-    assert messages.count() == 1  # the chat message only
+    vectors = memory.components.vectors  # resolve_service gives the engine; its own Chroma, embedded or server
+    assert vectors.has_collection("dora", ITEMS) and vectors.has_collection("dora", MESSAGES)
+    assert vectors.count("dora", ITEMS) == 2  # one vector per indexed field
+    assert vectors.count("dora", MESSAGES) == 1  # the chat message only
     [found] = store.search(("notes",), query="Lisbon trip")
     assert found.score == pytest.approx(1.0, abs=1e-3)  # the title field is the query itself: best field wins
     memory.delete_user("dora")
     assert store.get(("notes",), "a") is None
-    assert collection_name(engine.store.store_id, "dora", ITEMS) not in [c.name for c in client.list_collections()]
+    assert not vectors.has_collection("dora", ITEMS)

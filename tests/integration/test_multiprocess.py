@@ -55,7 +55,7 @@ def test_two_processes_share_users_and_sessions_without_loss_or_stale_reads(
         storage__vector_store__port=vector_config.port,
     ) as memory:
         assert memory.get_stats()["storage"]["pending_rounds"] == 0
-        stored: list[dict] = [m for user in USERS for m in memory.export_messages(user_id=user)]
+        stored: list[dict] = [m for user in USERS for m in memory.export_messages(user_id=user)["data"]["messages"]]
         counts = Counter(m["id"] for m in stored)
         duplicates = sum(n - 1 for n in counts.values())
         lost = sorted(set(by_id) - set(counts))

@@ -165,7 +165,7 @@ _NO_TORCH = textwrap.dedent(
         await service.add([{"role": "user", "content": "I adopted a kitten and named her Miso."}], session_id="s")
         await service.flush_all()
         reply = await service.query("which pet do I have?")
-        embedder = type(service.engine._embedder).__name__
+        embedder = type(service.engine.embedder).__name__
         await service.close()
         heavy = [name for name in ("torch", "sentence_transformers", "transformers") if name in sys.modules]
         print(json.dumps({"embedder": embedder, "heavy": heavy, "top": reply["data"]["results"][0]["content"]}))

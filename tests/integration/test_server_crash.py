@@ -12,6 +12,7 @@ import httpx
 from memfuse_memory.server.process import ServerProcess
 
 CLIENTS = 8
+ENOUGH = 40  # acknowledged messages before the server is stopped
 
 
 async def _session(base: str) -> str:
@@ -22,15 +23,15 @@ async def _session(base: str) -> str:
         return str((await http.post("/api/v1/sessions", json=body)).json()["data"]["session"]["id"])
 
 
-async def _writers(base: str, sid: str, acknowledged: list[str], stop_at: float) -> int:
-    """Add rounds from several clients until ``stop_at`` or the server goes away; count failed requests."""
+async def _writers(base: str, sid: str, acknowledged: list[str], done: asyncio.Event) -> int:
+    """Add rounds from several clients until ``done`` is set; count failed requests."""
     failures = 0
 
     async def writer(n: int) -> None:
         nonlocal failures
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             turn = 0
-            while time.monotonic() < stop_at:
+            while not done.is_set():
                 turn += 1
                 round_ = [{"role": "user", "content": f"client {n} turn {turn}: the weather is mild today"}]
                 try:
@@ -70,12 +71,17 @@ def _stop_during_writes(data: Path, stop: str) -> tuple[int, list[str]]:
     acknowledged: list[str] = []
 
     async def run() -> None:
-        load = asyncio.create_task(_writers(server.base_url, sid, acknowledged, time.monotonic() + 8))
-        await asyncio.sleep(3)
+        done = asyncio.Event()
+        load = asyncio.create_task(_writers(server.base_url, sid, acknowledged, done))
+        deadline = time.monotonic() + 120
+        while len(acknowledged) < ENOUGH and time.monotonic() < deadline:  # stop mid-load, however slow the machine
+            await asyncio.sleep(0.05)
         if stop == "kill":
             server.kill()
         else:
             await asyncio.to_thread(server.stop)
+        await asyncio.sleep(1)  # the writers meet the stopped server
+        done.set()
         await load
 
     asyncio.run(run())
@@ -86,7 +92,7 @@ def _stop_during_writes(data: Path, stop: str) -> tuple[int, list[str]]:
     finally:
         assert restarted.stop() == 0
     print(f"[server-{stop}] acknowledged={len(acknowledged)} lost={len(missing)} exit={code}")
-    assert len(acknowledged) > 20
+    assert len(acknowledged) >= ENOUGH
     return code, missing
 
 

@@ -106,3 +106,10 @@ def test_every_leaf_key_is_read_by_the_code() -> None:
 
     unread = {name for name in leaves(MemFuseConfig) if not re.search(rf"\.{name}\b", source)}
     assert unread == set()
+
+
+def test_the_packaged_default_config_is_the_source_tree_one() -> None:
+    root = Path(__file__).resolve().parents[2] / "config" / "buffer" / "default.yaml"
+    assert DEFAULT_CONFIG_PATH.read_bytes() == root.read_bytes(), (
+        "config/buffer/default.yaml must be a link to the packaged memfuse_memory/data/default.yaml"
+    )

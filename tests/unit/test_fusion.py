@@ -18,6 +18,11 @@ def test_minmax_fusion_normalises_each_ranking() -> None:
     assert {hit.message_id: hit.retrieved_by for hit in hits}["b"] == ["keyword", "vector"]
 
 
+def test_a_vector_candidate_sharing_no_meaning_is_left_out() -> None:
+    hits = fuse({}, {"a": 0.4, "b": 0.0, "c": -0.2}, method="minmax", keyword_weight=0.5, vector_weight=0.5)
+    assert [hit.message_id for hit in hits] == ["a"]
+
+
 def test_rrf_fusion_uses_ranks_only() -> None:
     hits = fuse({"a": 1000.0, "b": 999.0}, {"b": 0.1}, method="rrf", keyword_weight=1, vector_weight=1)
     assert [hit.message_id for hit in hits] == ["b", "a"]
@@ -30,9 +35,10 @@ def test_rrf_fusion_uses_ranks_only() -> None:
 )
 def test_fusion_property_one_hit_per_message_sorted(keyword: dict, vector: dict, method: str) -> None:
     hits = fuse(keyword, vector, method=method, keyword_weight=0.5, vector_weight=0.5)  # type: ignore[arg-type]
-    assert sorted(hit.message_id for hit in hits) == sorted(set(keyword) | set(vector))
+    assert len({hit.message_id for hit in hits}) == len(hits)
     assert all(a.score >= b.score for a, b in pairwise(hits))
     assert all(0.0 <= hit.score <= 1.0 for hit in hits)
+    assert {hit.message_id for hit in hits} == set(keyword) | {key for key, value in vector.items() if value > 0}
 
 
 def test_keyword_query_is_safe_fts() -> None:

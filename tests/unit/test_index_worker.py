@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from memfuse_memory.buffer.chunking import MessageChunkStrategy
@@ -27,13 +28,29 @@ RETRY = RetryConfig(
 )
 
 
+class GatedEmbedder(FakeEmbedder):
+    """Records each batch; the first call tells ``entered`` and waits for ``gate``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.batches.append(list(texts))
+        self.entered.set()
+        self.gate.wait()
+        return super().embed(texts)
+
+
 class Rig:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, embedder: FakeEmbedder | None = None, round_size: int = 1) -> None:
         self.store = MessageStore(path)
         self.vectors = MemoryVectorStore()
-        self.embedder = FakeEmbedder()
+        self.embedder = embedder or FakeEmbedder()
         self.buffer = WriteBuffer(
-            RoundBuffer(10_000, 1), HybridBuffer(1), MessageChunkStrategy(), TokenCounter("gpt-4o-mini")
+            RoundBuffer(10_000, round_size), HybridBuffer(1), MessageChunkStrategy(), TokenCounter("gpt-4o-mini")
         )
         self.changed: list[set[str]] = []
         self.worker = IndexWorker(
@@ -85,6 +102,39 @@ def test_wait_caught_up_returns_once_embedded_and_within_max_size(rig: Rig) -> N
     rig.worker.wait_caught_up(timeout=30)
     assert not rig.buffer.has_work()
     assert rig.buffer.stats()["hybrid_buffer"]["round_count"] <= 1
+
+
+def test_a_new_round_is_embedded_at_once_without_a_transfer(tmp_path: Path) -> None:
+    rig = Rig(tmp_path / "m.sqlite3", round_size=5)
+    rig.worker.start()
+    try:
+        rig.add(round_of("r1", "my kitten is called Miso"))
+        rig.worker.wait_caught_up(timeout=30)
+        assert rig.buffer.location("r1") == "round_buffer", "no transfer happened"
+        found = rig.buffer.search_vectors(rig.embedder.embed(["kitten Miso"])[0], lambda scope: True, 5)
+        assert [chunk.round_id for chunk, _ in found] == ["r1"]
+        assert rig.worker.stats()["embedded_chunks"] == 1 and rig.vectors.count() == 0
+    finally:
+        rig.worker.stop()
+        rig.store.close()
+
+
+def test_rounds_added_while_the_model_is_busy_are_embedded_in_one_batch(tmp_path: Path) -> None:
+    embedder = GatedEmbedder()
+    rig = Rig(tmp_path / "m.sqlite3", embedder, round_size=10)
+    rig.worker.start()
+    try:
+        rig.add(round_of("r1", "one"))
+        assert embedder.entered.wait(30), "the worker starts embedding the first round alone"
+        rig.add(round_of("r2", "two"))
+        rig.add(round_of("r3", "three"))
+        embedder.gate.set()
+        rig.worker.wait_caught_up(timeout=30)
+        assert embedder.batches == [["user: one"], ["user: two", "user: three"]]
+    finally:
+        embedder.gate.set()
+        rig.worker.stop()
+        rig.store.close()
 
 
 def test_orphans_are_adopted_only_when_seen_twice() -> None:

@@ -112,11 +112,11 @@ def test_any_arguments_build_or_raise_a_memfuse_error_and_nothing_is_half_writte
     except MemFuseError:
         return
     messages = [HumanMessage(text, id=f"h{i}") for i, text in enumerate(texts)] + [AIMessage("ok", id="a")]
-    before = len(memory.export_messages(user_id=user))
+    before = len(memory.export_messages(user_id=user)["data"]["messages"])
     try:
         middleware.after_agent({"messages": messages}, Runtime(context=None))
     except MemFuseError:
-        assert len(memory.export_messages(user_id=user)) == before
+        assert len(memory.export_messages(user_id=user)["data"]["messages"]) == before
         return
     middleware.after_agent({"messages": messages}, Runtime(context=None))
-    assert len(memory.export_messages(user_id=user)) - before in (0, len(messages))
+    assert len(memory.export_messages(user_id=user)["data"]["messages"]) - before in (0, len(messages))

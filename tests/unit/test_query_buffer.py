@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from memfuse_memory.buffer.query_buffer import QueryBuffer
 from memfuse_memory.models import Hit
 from memfuse_memory.scope import INTERNAL_PREFIX
@@ -62,3 +64,13 @@ def test_assemble_rechecks_scope_and_leaves_internal_sessions_out() -> None:
     assembled = cache.assemble(request, hits, messages, lambda round_id: "storage")
     assert [r["content"] for r in assembled] == ["mine"]
     assert assembled[0]["source"] == "storage" and assembled[0]["retrieval"]["methods"] == ["keyword"]
+
+
+def test_assemble_leaves_out_hits_below_min_score() -> None:
+    cache = QueryBuffer(cache_size=0, max_size=15)
+    round_ = round_of("r1", "strong", "weak")
+    messages = {m.id: m for m in round_.messages}
+    hits = [Hit("r1-0", score=0.9), Hit("r1-1", score=0.2)]
+    request = replace(query_request("anything", user="u"), min_score=0.5)
+    assert [r["content"] for r in cache.assemble(request, hits, messages, lambda round_id: "storage")] == ["strong"]
+    assert len(cache.assemble(query_request("anything", user="u"), hits, messages, lambda rid: "storage")) == 2

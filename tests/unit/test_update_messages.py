@@ -9,11 +9,11 @@ from memfuse_memory import BlockingBufferService, InvalidInputError, InvalidMess
 
 def test_update_replaces_content_keeps_id_time_and_is_found_by_new_words(memory: BlockingBufferService) -> None:
     ids = memory.add([{"role": "user", "content": "my cat is called Miso"}], "s1", user_id="u")["data"]["message_ids"]
-    before = memory.export_messages(user_id="u")[0]
+    before = memory.export_messages(user_id="u")["data"]["messages"][0]
     memory.update_messages(
         ids, [{"role": "user", "content": "my dog is called Pixel", "metadata": {"k": 1}}], user_id="u"
     )
-    after = memory.export_messages(user_id="u")[0]
+    after = memory.export_messages(user_id="u")["data"]["messages"][0]
     assert (after["id"], after["created_at"], after["round_id"]) == (
         before["id"],
         before["created_at"],
@@ -37,4 +37,4 @@ def test_update_of_unknown_or_foreign_id_writes_nothing(memory: BlockingBufferSe
         memory.update_messages(ids, [{"role": "nobody", "content": "x"}], user_id="u")
     with pytest.raises(InvalidMessageError):
         memory.update_messages(ids, [], user_id="u")
-    assert [m["content"] for m in memory.export_messages(user_id="u")] == ["alpha"]
+    assert [m["content"] for m in memory.export_messages(user_id="u")["data"]["messages"]] == ["alpha"]

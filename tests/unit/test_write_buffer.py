@@ -29,7 +29,7 @@ def embed_all(wb: WriteBuffer) -> None:
 def test_a_round_moves_round_buffer_then_hybrid_buffer_then_storage() -> None:
     wb, _, _ = buffer()
     wb.add_rounds([round_of("r1", "hello there")])
-    assert wb.location("r1") == "round_buffer" and wb.next_embedding_batch(10) == []
+    assert wb.location("r1") == "round_buffer" and wb.has_work() and not wb.embedding_pending()
     assert wb.transfer_all() == {"r1"}
     assert wb.location("r1") == "hybrid_buffer" and wb.has_work() and wb.embedding_pending()
     embed_all(wb)
@@ -38,6 +38,47 @@ def test_a_round_moves_round_buffer_then_hybrid_buffer_then_storage() -> None:
     assert [e.round.id for e in due] == ["r1"] and wb.holds_any(["r1"])
     wb.confirm_stored(due)
     assert wb.location("r1") == "storage" and not wb.holds_any(["r1"]) and not wb.has_work()
+
+
+def test_a_round_in_the_round_buffer_is_embedded_at_once_and_its_vector_moves_on() -> None:
+    wb, _, _ = buffer()
+    wb.add_rounds([round_of("r1", "hello there")])
+    chunks = wb.next_embedding_batch(10)
+    assert [c.round_id for c in chunks] == ["r1"] and wb.location("r1") == "round_buffer"
+    wb.install_vectors(chunks, np.ones((1, 8), dtype=np.float32))
+    assert not wb.has_work()
+    assert [c.round_id for c, _ in wb.search_vectors(np.ones(8, dtype=np.float32), lambda s: True, 5)] == ["r1"]
+    wb.transfer_all()
+    assert not wb.embedding_pending() and wb.location("r1") == "hybrid_buffer"
+    assert [e.round.id for e in wb.due(True)] == ["r1"]
+
+
+def test_hybrid_buffer_chunks_are_embedded_before_round_buffer_chunks() -> None:
+    wb, _, _ = buffer()
+    wb.add_rounds([round_of("r1", "first")])
+    wb.transfer_all()
+    wb.add_rounds([round_of("r2", "second")])
+    assert [c.round_id for c in wb.next_embedding_batch(1)] == ["r1"]
+    assert [c.round_id for c in wb.next_embedding_batch(2)] == ["r1", "r2"]
+
+
+def test_unembedded_takes_only_the_scope_asked_and_at_most_the_limit() -> None:
+    wb, _, _ = buffer()
+    wb.add_rounds([round_of("r1", "mine"), round_of("r2", "again")])
+    wb.add_rounds([round_of("r3", "theirs", user="other")])
+    assert {c.round_id for c in wb.unembedded(lambda s: s.user_id == "u", 10)} == {"r1", "r2"}
+    assert len(wb.unembedded(lambda s: True, 1)) == 1 and wb.unembedded(lambda s: True, 0) == []
+
+
+def test_a_vector_of_a_round_that_grew_meanwhile_is_not_installed() -> None:
+    wb, _, _ = buffer()
+    wb.add_rounds([round_of("r1", "question")])
+    stale = wb.next_embedding_batch(10)
+    last = wb.last_round(Scope("u", "s"))
+    assert last is not None
+    wb.extend_round(last, [replace(m, round_id="r1", id="r1-1") for m in round_of("x", "answer").messages])
+    wb.install_vectors(stale, np.ones((1, 8), dtype=np.float32))
+    assert [c.text for c in wb.next_embedding_batch(10)] == ["user: question\nuser: answer"]
 
 
 def test_tokens_are_counted_on_the_way_in() -> None:

@@ -31,7 +31,8 @@ def _message(text: str) -> dict[str, Any]:
 
 
 async def _all(gw: Gateway, user_id: str) -> dict[str, dict[str, Any]]:
-    items = await gw.service.export_messages(user_id=user_id, session_id=KNOWLEDGE_SESSION)
+    exported = await gw.service.export_messages(user_id=user_id, session_id=KNOWLEDGE_SESSION)
+    items = exported["data"]["messages"]
     return {m["id"]: m for m in items}
 
 

@@ -1,5 +1,11 @@
 """Connections to the SQLite file: one per thread, WAL, ``BEGIN IMMEDIATE`` write transactions,
-and the store id that names this store's vector collections."""
+and the store id that names this store's vector collections.
+
+Every statement runs inside :meth:`SqliteConnection._using`, which counts the calls in flight:
+``close`` refuses new calls, waits for (then interrupts) the running ones, and closes the
+connections only when none is in use (closing a connection under a running statement crashes
+the process).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,8 @@ from typing import Any
 
 from memfuse_memory.errors import StorageError
 from memfuse_memory.storage.sqlite.schema import SCHEMA
+
+CLOSE_GRACE_SECONDS = 1.0  # how long close waits for running statements before interrupting them
 
 
 class SqliteConnection:
@@ -29,24 +37,29 @@ class SqliteConnection:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._active = 0
         self._closed = False
         self.store_id = ""
         try:
             if read_only:
                 if not path.is_file():
                     raise StorageError(f"no message store at {path}")
-                self._connection()
+                with self._using():
+                    pass
                 self.store_id = self._read_store_id() or ""
                 return
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._connection().executescript(SCHEMA)
+            with self._using() as conn:
+                conn.executescript(SCHEMA)
             self.store_id = self._ensure_store_id()
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open the message store at {path}: {exc}") from exc
 
     def _read_store_id(self) -> str | None:
         try:
-            row = self._connection().execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
+            with self._using() as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'store_id'").fetchone()
         except sqlite3.OperationalError:
             return None
         return None if row is None else str(row[0])
@@ -69,7 +82,23 @@ class SqliteConnection:
             conn.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (value,))
             return value
 
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, counted as in use until the block ends (see ``close``)."""
+        with self._lock:
+            if self._closed:
+                raise StorageError("the message store is closed")
+            self._active += 1
+        try:
+            yield self._connection()
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0:
+                    self._idle.notify_all()
+
     def _connection(self) -> sqlite3.Connection:
+        """This thread's connection; use it only inside :meth:`_using`."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             if self._closed:
@@ -94,18 +123,26 @@ class SqliteConnection:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._using() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def close(self) -> None:
+        """Refuse new calls, let the running ones finish (interrupting them after
+        ``CLOSE_GRACE_SECONDS``), then close every connection. Idempotent."""
         with self._lock:
             self._closed = True
+            if not self._idle.wait_for(lambda: self._active == 0, timeout=CLOSE_GRACE_SECONDS):
+                while self._active:
+                    for conn in self._connections:
+                        conn.interrupt()
+                    self._idle.wait(0.05)
             for conn in self._connections:
                 with suppress(sqlite3.Error):
                     conn.close()
@@ -114,6 +151,7 @@ class SqliteConnection:
 
     def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         try:
-            return self._connection().execute(sql, list(args)).fetchall()
+            with self._using() as conn:
+                return conn.execute(sql, list(args)).fetchall()
         except sqlite3.Error as exc:
             raise StorageError(f"message store read failed: {exc}") from exc

@@ -21,7 +21,8 @@ class SqliteKeywords(SqliteConnection):
     def term_stats(self, words: list[str]) -> tuple[dict[str, list[str]], dict[str, int], int]:
         """The index's stems of ``words``, their document frequencies (where common) and the total."""
         try:
-            return term_stats(self._connection(), words, COMMON_TERM_MIN_DOCS)
+            with self._using() as conn:
+                return term_stats(conn, words, COMMON_TERM_MIN_DOCS)
         except sqlite3.Error as exc:
             raise StorageError(f"message store read failed: {exc}") from exc
 

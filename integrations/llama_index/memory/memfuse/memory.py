@@ -223,11 +223,17 @@ class MemFuseMemory(BaseMemory):
         text = recall.render(self.recall_header, chosen, left, self._connection.count_message)
         return messages if text is None else [ChatMessage(role="system", content=text), *messages]
 
-    @staticmethod
-    def _rounds(messages: Any) -> list[list[dict[str, Any]]]:
+    def _rounds(self, messages: Any) -> list[list[dict[str, Any]]]:
+        """The rounds to store, every one validated first: a write of several calls (a reply
+        joining the round before it, then a batch) writes all of them or nothing."""
         if isinstance(messages, ChatMessage) or not isinstance(messages, Sequence):
             raise InvalidMessageError(f"messages must be a list of ChatMessage, not {type(messages).__name__}")
-        return [[to_engine_message(m) for m in round_] for round_ in split_rounds(messages)]
+        rounds = [[to_engine_message(m) for m in round_] for round_ in split_rounds(messages)]
+        for round_ in rounds:
+            self._connection.check_round(
+                round_, user_id=self.user_id, session_id=self.session_id, agent_id=self.agent_id
+            )
+        return rounds
 
     # -- sync API -----------------------------------------------------------------------------
 

@@ -94,9 +94,18 @@ class MemFuseMemoryBlock(BaseMemoryBlock[str]):
         return "\n".join(recall.format_line(result) for result in chosen)
 
     async def _aput(self, messages: list[ChatMessage]) -> None:
-        """Store flushed messages durably, per session, a user message and its replies per round."""
+        """Store flushed messages durably, per session, a user message and its replies per round;
+        every round is validated before the first is written (all of them or nothing)."""
+        batches: list[tuple[str, list[list[dict[str, Any]]]]] = []
         for session_id, group in self._by_session(messages):
             rounds = [[to_engine_message(m) for m in round_] for round_ in split_rounds(group)]
+            self._connection.check_scope(user_id=self.user_id, session_id=session_id)
+            for round_ in rounds:
+                self._connection.check_round(
+                    round_, user_id=self.user_id, session_id=session_id, agent_id=self.agent_id
+                )
+            batches.append((session_id, rounds))
+        for session_id, rounds in batches:
             await self._connection.aio.add_batch(rounds, session_id, user_id=self.user_id, agent_id=self.agent_id)
 
     def _by_session(self, messages: Sequence[ChatMessage]) -> list[tuple[str, list[ChatMessage]]]:

@@ -1,0 +1,75 @@
+"""QueryPath: a query ranks buffered messages by meaning, embedding the few still without a vector."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from memfuse_memory.buffer.chunking import MessageChunkStrategy
+from memfuse_memory.buffer.hybrid_buffer import HybridBuffer
+from memfuse_memory.buffer.query_buffer import QueryBuffer
+from memfuse_memory.buffer.round_buffer import RoundBuffer
+from memfuse_memory.buffer.write_buffer import WriteBuffer
+from memfuse_memory.config import QueryConfig, RetryConfig
+from memfuse_memory.engine.search import QueryPath
+from memfuse_memory.memory_service import MemoryService
+from memfuse_memory.storage.sqlite import MessageStore
+from memfuse_memory.tokens import TokenCounter
+from tests.builders import round_of
+from tests.fakes import FakeEmbedder, MemoryVectorStore, query_request
+
+
+class QueryRig:
+    def __init__(self, path: Path, limit: int) -> None:
+        self.store = MessageStore(path)
+        self.embedder = FakeEmbedder()
+        self.buffer = WriteBuffer(
+            RoundBuffer(10_000, 5), HybridBuffer(5), MessageChunkStrategy(), TokenCounter("gpt-4o-mini")
+        )
+        memory = MemoryService(self.store, MemoryVectorStore(), RetryConfig())
+        settings = QueryConfig(embed_pending_limit=limit)
+        self.queries = QueryPath(settings, self.store, memory, self.embedder, self.buffer, QueryBuffer(0, 15))
+
+    def add(self, rid: str, text: str, user: str = "alice") -> None:
+        round_ = round_of(rid, text, user=user)
+        self.store.append_rounds([round_])
+        self.buffer.add_rounds([round_])
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Iterator[Callable[..., QueryRig]]:
+    opened: list[QueryRig] = []
+
+    def build(limit: int = 32) -> QueryRig:
+        opened.append(QueryRig(tmp_path / f"m{len(opened)}.sqlite3", limit))
+        return opened[-1]
+
+    yield build
+    for made in opened:
+        made.store.close()
+
+
+def test_a_buffered_message_is_ranked_by_meaning_and_embedded_only_once(make: Callable[..., QueryRig]) -> None:
+    path = make()
+    path.add("r1", "my kitten Miso sleeps all day")
+    path.add("r2", "other user kitten", user="bob")
+    results, errors = path.queries.search(query_request("kitten", user="alice"))
+    assert errors == [] and [r["round_id"] for r in results] == ["r1"]
+    assert results[0]["retrieval"]["methods"] == ["keyword", "vector"] and results[0]["source"] == "round_buffer"
+    assert path.embedder.texts == 2, "the query and alice's one buffered chunk, not bob's"
+    path.queries.search(query_request("kitten", user="alice"))
+    assert path.embedder.texts == 3, "the second query embeds only its own text"
+
+
+def test_the_pending_limit_bounds_what_one_query_embeds(make: Callable[..., QueryRig]) -> None:
+    path = make(limit=1)
+    for n in range(3):
+        path.add(f"r{n}", f"note {n}")
+    path.queries.search(query_request("note"))
+    assert path.embedder.texts == 2
+    none = make(limit=0)
+    none.add("r1", "note")
+    results, _ = none.queries.search(query_request("note"))
+    assert none.embedder.texts == 1 and results[0]["retrieval"]["methods"] == ["keyword"]
