@@ -10,6 +10,7 @@ python -m memfuse_memory.bench store --store-sizes 20,200,2000,20000   # LangGra
 python -m memfuse_memory.bench startup --keep            # start-up time, RSS, threads, per embedding backend
 python -m memfuse_memory.bench runtimes --keep           # ONNX Runtime against PyTorch in one process
 python -m memfuse_memory.bench http --clients 32 --http-seconds 20 --keep  # the HTTP gateway under load
+python -m memfuse_memory.bench keywords --sizes 10000,100000 --keep  # FTS5 keyword top-k alone on LongMemEval turns
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 from memfuse_memory.bench import (
     compare,
     http,
+    keywords,
     latency,
     longmemeval,
     message_stores,
@@ -39,9 +41,9 @@ from memfuse_memory.config import load_config
 from memfuse_memory.embedding.loader import load_embedder
 
 METRICS = longmemeval.METRICS
-STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "runtimes", "store", "http")
-# stages that measure in their own processes or runtimes, without the benchmark embedder
-_NO_EMBEDDER = {"startup", "runtimes"}
+STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "runtimes", "store", "http", "keywords")
+# stages that measure in their own processes or runtimes, or without any embedder
+_NO_EMBEDDER = {"startup", "runtimes", "keywords"}
 
 
 def _latency_section(result: dict[str, Any]) -> list[str]:
@@ -275,6 +277,8 @@ def _write(out: Path, results: dict[str, Any]) -> list[str]:
         lines += [*store.section(results["store"]), ""]
     if "http" in results:
         lines += [*http.section(results["http"]), ""]
+    if "keywords" in results:
+        lines += [*keywords.section(results["keywords"]), ""]
     lines += _plots(out, results.get("latency"), results.get("quality"))
     (out / "REPORT.md").write_text("\n".join(lines) + "\n")
     return lines
@@ -299,6 +303,10 @@ def _own_processes(args: argparse.Namespace, results: dict[str, Any]) -> None:
     if args.what in ("all", "runtimes"):
         print("embedding runtimes ...", flush=True)
         results["runtimes"] = runtimes.measure(repeat=args.repeat)
+        _write(args.out, results)
+    if args.what in ("all", "keywords") and args.data.exists():
+        print(f"keyword search alone on LongMemEval turns at {_sizes(args)} ...", flush=True)
+        results["keywords"] = keywords.measure(_sizes(args), args.data)
         _write(args.out, results)
 
 

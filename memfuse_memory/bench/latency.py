@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import pickle
 import sqlite3
 import tempfile
 import time
@@ -113,6 +114,8 @@ def measure(
         )
         cached = [{"id": str(i), "content": text(i), "metadata": {"n": i}} for i in range(10)]
         report["baselines"]["dict lookup + deepcopy"] = percentiles(timed(lambda: copy.deepcopy(cached), repeat))
+        frozen = pickle.dumps(cached, pickle.HIGHEST_PROTOCOL)  # how the query cache keeps an answer
+        report["baselines"]["pickle.loads of 10 results"] = percentiles(timed(lambda: pickle.loads(frozen), repeat))
         with BlockingBufferService.from_config(config=config, data_dir=folder / "data", embedder=embedder) as memory:
             stored = 0
             counter = iter(range(10**9))  # one count over all sizes: no timed text repeats within the run
