@@ -23,6 +23,7 @@ __all__ = [
     "HybridBufferConfig",
     "LimitsConfig",
     "MemFuseConfig",
+    "MessageStoreConfig",
     "QueryConfig",
     "RetryConfig",
     "RoundBufferConfig",
@@ -126,8 +127,41 @@ class VectorStoreConfig(_Section):
     )
 
 
+class MessageStoreConfig(_Section):
+    """Which message store holds the acknowledged messages: SQLite in the data dir, or PostgreSQL."""
+
+    backend: Literal["sqlite", "postgres"] = Field(
+        "sqlite",
+        description="'sqlite': a file in the data dir (one host); 'postgres': a database shared by replicas on "
+        "several hosts (needs the 'postgres' extra).",
+    )
+    dsn: str = Field(
+        "",
+        description="Backend 'postgres': a libpq URI (postgresql://user@host:5432/db); the password may come from "
+        "the environment (PGPASSWORD, ~/.pgpass) and is never printed.",
+    )
+    schema_name: str = Field(
+        "memfuse",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        description="Backend 'postgres': the schema holding the tables, created and migrated by the engine.",
+    )
+    pool_min_size: int = Field(1, ge=0, description="Backend 'postgres': connections kept open.")
+    pool_max_size: int = Field(8, ge=1, description="Backend 'postgres': most connections open at once.")
+    synchronous_commit: Literal["on", "off"] = Field(
+        "on",
+        description="Backend 'postgres': 'on' waits for the server's WAL flush before an add returns (survives "
+        "a server crash); 'off' survives a replica crash but not a server crash (like sqlite_synchronous NORMAL).",
+    )
+    connect_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Backend 'postgres': how long an operation waits for a connection before it fails with "
+        "StorageUnavailableError (an add during an outage fails this fast).",
+    )
+
+
 class StorageConfig(_Section):
-    """Durable stores: the SQLite message store (WAL, FTS5 keywords) and the vector store."""
+    """Durable stores: the message store (SQLite or PostgreSQL, with its keyword index) and the vector store."""
 
     data_dir: Path = Field(Path("memfuse_data"), description="Folder of the message store and embedded Chroma.")
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
@@ -135,6 +169,7 @@ class StorageConfig(_Section):
     )
     busy_timeout_ms: int = Field(5000, ge=0, description="How long SQLite waits on a lock held by another writer.")
     vector_store: VectorStoreConfig = VectorStoreConfig()
+    message_store: MessageStoreConfig = MessageStoreConfig()
 
 
 class EmbeddingConfig(_Section):

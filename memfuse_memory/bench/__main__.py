@@ -2,6 +2,7 @@
 
 python -m memfuse_memory.bench all --sizes 1000,10000,100000      # the whole published report
 python -m memfuse_memory.bench latency --sizes 1000,10000,100000
+python -m memfuse_memory.bench latency --sizes 1000,10000 --message-store both   # SQLite and PostgreSQL side by side
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
 python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
 python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, joined to the report
@@ -9,6 +10,7 @@ python -m memfuse_memory.bench store --store-sizes 20,200,2000,20000   # LangGra
 python -m memfuse_memory.bench startup --keep            # start-up time, RSS, threads, per embedding backend
 python -m memfuse_memory.bench runtimes --keep           # ONNX Runtime against PyTorch in one process
 python -m memfuse_memory.bench http --clients 32 --http-seconds 20 --keep  # the HTTP gateway under load
+python -m memfuse_memory.bench keywords --sizes 10000,100000 --keep  # FTS5 keyword top-k alone on LongMemEval turns
 """
 
 from __future__ import annotations
@@ -21,15 +23,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from memfuse_memory.bench import compare, http, latency, longmemeval, peers, runtimes, startup, store, throughput
+from memfuse_memory.bench import (
+    compare,
+    http,
+    keywords,
+    latency,
+    longmemeval,
+    message_stores,
+    peers,
+    runtimes,
+    startup,
+    store,
+    throughput,
+)
 from memfuse_memory.bench.embed_cache import CachedEmbedder
 from memfuse_memory.config import load_config
 from memfuse_memory.embedding.loader import load_embedder
 
 METRICS = longmemeval.METRICS
-STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "runtimes", "store", "http")
-# stages that measure in their own processes or runtimes, without the benchmark embedder
-_NO_EMBEDDER = {"startup", "runtimes"}
+STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "runtimes", "store", "http", "keywords")
+# stages that measure in their own processes or runtimes, or without any embedder
+_NO_EMBEDDER = {"startup", "runtimes", "keywords"}
 
 
 def _latency_section(result: dict[str, Any]) -> list[str]:
@@ -241,6 +255,8 @@ def _write(out: Path, results: dict[str, Any]) -> list[str]:
     lines = ["# memfuse-memory benchmarks", "", f"Last run {results['when']}; {results['machine']}; made by {made}", ""]
     if "latency" in results:
         lines += [*_latency_section(results["latency"]), ""]
+    if "latency_by_store" in results:
+        lines += [*message_stores.section(results["latency_by_store"]), ""]
     if "throughput" in results:
         t = results["throughput"]
         lines += [
@@ -265,6 +281,8 @@ def _write(out: Path, results: dict[str, Any]) -> list[str]:
         lines += [*store.section(results["store"]), ""]
     if "http" in results:
         lines += [*http.section(results["http"]), ""]
+    if "keywords" in results:
+        lines += [*keywords.section(results["keywords"]), ""]
     lines += _plots(out, results.get("latency"), results.get("quality"))
     (out / "REPORT.md").write_text("\n".join(lines) + "\n")
     return lines
@@ -289,6 +307,10 @@ def _own_processes(args: argparse.Namespace, results: dict[str, Any]) -> None:
     if args.what in ("all", "runtimes"):
         print("embedding runtimes ...", flush=True)
         results["runtimes"] = runtimes.measure(repeat=args.repeat)
+        _write(args.out, results)
+    if args.what in ("all", "keywords") and args.data.exists():
+        print(f"keyword search alone on LongMemEval turns at {_sizes(args)} ...", flush=True)
+        results["keywords"] = keywords.measure(_sizes(args), args.data)
         _write(args.out, results)
 
 
@@ -323,6 +345,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--backend", choices=["onnx", "torch"], default="onnx", help="embedding runtime of our system (default onnx)"
     )
+    parser.add_argument(
+        "--message-store",
+        choices=message_stores.CHOICES,
+        default="sqlite",
+        help="message store(s) to measure",
+    )
+    parser.add_argument(
+        "--pg-dsn", default="", help="PostgreSQL of --message-store postgres/both (default: a private one, pgserver)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     measured = set(STAGES) if args.what == "all" else {args.what}
@@ -335,7 +366,14 @@ def main(argv: list[str] | None = None) -> int:
     cached = CachedEmbedder(raw, args.out / "cache" / "embeddings.sqlite3", "all-MiniLM-L6-v2")
     if args.what in ("all", "latency"):
         print(f"latency at {_sizes(args)} ...", flush=True)
-        results["latency"] = latency.measure(_sizes(args), cached, raw, repeat=args.repeat)
+        by_store = message_stores.measure(
+            args.message_store,
+            args.pg_dsn,
+            lambda config: latency.measure(_sizes(args), cached, raw, repeat=args.repeat, config=config),
+        )
+        results["latency"] = next(iter(by_store.values()))
+        if args.message_store != "sqlite":
+            results["latency_by_store"] = by_store
         _write(args.out, results)
     if args.what in ("all", "throughput"):
         print("ingest throughput ...", flush=True)

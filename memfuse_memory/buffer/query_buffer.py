@@ -10,7 +10,7 @@ keeps the version it was computed at and is served only while that is still the 
 
 from __future__ import annotations
 
-import copy
+import pickle
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -31,7 +31,7 @@ class Generation(NamedTuple):
 
 class _Entry(NamedTuple):
     version: int
-    results: list[dict[str, Any]]
+    results: bytes  # the answer pickled: loading it is a deep copy at C speed, ~10x faster than copy.deepcopy
 
 
 class QueryBuffer:
@@ -71,16 +71,17 @@ class QueryBuffer:
                 return None
             self._cache.move_to_end(request)
             self.cache_hits += 1
-        return copy.deepcopy(cached.results)
+        return pickle.loads(cached.results)  # our own bytes, made by put() in this process
 
     def put(self, request: QueryRequest, results: list[dict[str, Any]], generation: Generation) -> None:
         """Cache an answer unless this process changed the user's data since ``generation`` was read."""
         if self.cache_size == 0:
             return
+        frozen = pickle.dumps(results, pickle.HIGHEST_PROTOCOL)
         with self._lock:
             if (self._epoch, self._generations.get(request.user_id, 0)) != generation[:2]:
                 return
-            self._cache[request] = _Entry(generation.version, copy.deepcopy(results))
+            self._cache[request] = _Entry(generation.version, frozen)
             self._cache.move_to_end(request)
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)

@@ -31,6 +31,7 @@ from memfuse_memory.config import MemFuseConfig
 from memfuse_memory.embedding.base import Embedder
 from memfuse_memory.engine.search import QueryPath
 from memfuse_memory.engine.writes import WritePath
+from memfuse_memory.errors import ConfigError
 from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.storage import dirlock
 from memfuse_memory.storage.base import MessageStoreProtocol
@@ -87,10 +88,18 @@ class Components:
             self.kv.close()
 
 
-def open_store(config: MemFuseConfig, data_dir: Path) -> MessageStore:
-    """The SQLite message store of a data directory."""
+def open_store(config: MemFuseConfig, data_dir: Path) -> MessageStoreProtocol:
+    """The configured message store: PostgreSQL (``storage.message_store.backend``) or the data dir's SQLite file."""
     storage = config.storage
     dirlock.ensure_dir(data_dir)
+    if storage.message_store.backend == "postgres":
+        try:
+            from memfuse_memory.storage.postgres import PostgresMessageStore
+        except ImportError as exc:
+            raise ConfigError(
+                "storage.message_store.backend 'postgres' needs psycopg: pip install 'memfuse-memory[postgres]'"
+            ) from exc
+        return PostgresMessageStore(storage.message_store)
     return MessageStore(
         data_dir / FILE_NAME, synchronous=storage.sqlite_synchronous, busy_timeout_ms=storage.busy_timeout_ms
     )

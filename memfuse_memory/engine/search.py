@@ -105,7 +105,11 @@ class QueryPath:
             keyword_weight=self._settings.keyword_weight,
             vector_weight=self._settings.vector_weight,
         )
-        messages = self._store.messages_by_id([hit.message_id for hit in hits])
+        try:
+            messages = self._store.messages_by_id([hit.message_id for hit in hits])
+        except StorageError as exc:  # the hits cannot be read back: an empty, degraded answer
+            errors.append(f"message store: {exc}")
+            messages = {}
         hits = self._time_boost(request, hits, messages)
         return self._query_buffer.assemble(request, hits, messages, self._write_buffer.location), errors
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+MAX_QUERY_TERMS = 64  # distinct words a keyword query keeps (the first ones); a longer text is truncated
 
 STOP_WORDS = frozenset(
     [
@@ -138,12 +139,17 @@ STOP_WORDS = frozenset(
 )
 
 
-def query_terms(text: str) -> list[str]:
-    """Lower-cased words of ``text`` without stop words, first occurrence order, no repeats."""
+def query_terms(text: str, limit: int = MAX_QUERY_TERMS) -> list[str]:
+    """Lower-cased words of ``text`` without stop words, first occurrence order, no repeats,
+    at most ``limit`` of them: a pasted document must not turn one query into thousands of
+    index lookups (each distinct word costs a doclist read and a BM25 phrase)."""
     seen: dict[str, None] = {}
-    for word in _WORD.findall(text.lower()):
+    for match in _WORD.finditer(text.lower()):
+        word = match.group()
         if word not in STOP_WORDS:
             seen.setdefault(word, None)
+            if len(seen) >= limit:
+                break
     return list(seen)
 
 

@@ -31,12 +31,17 @@ def term_stats(
         return {}, {}, int(total)
     for statement in _SETUP:
         conn.execute(statement)
-    conn.execute("DELETE FROM temp.mf_query")
-    conn.executemany("INSERT INTO temp.mf_query (rowid, word) VALUES (?, ?)", list(enumerate(words)))
     stems: dict[str, list[str]] = defaultdict(list)
-    for term, row in conn.execute("SELECT term, doc FROM temp.mf_query_terms ORDER BY doc, offset"):
-        stems[words[row]].append(term)
-    conn.execute("DELETE FROM temp.mf_query")
+    # one transaction: in autocommit mode every inserted word would be a transaction of its own
+    conn.execute("BEGIN")
+    try:
+        conn.execute("DELETE FROM temp.mf_query")
+        conn.executemany("INSERT INTO temp.mf_query (rowid, word) VALUES (?, ?)", list(enumerate(words)))
+        for term, row in conn.execute("SELECT term, doc FROM temp.mf_query_terms ORDER BY doc, offset"):
+            stems[words[row]].append(term)
+        conn.execute("DELETE FROM temp.mf_query")
+    finally:
+        conn.execute("COMMIT")
     terms = sorted({term for found in stems.values() for term in found})
     marks = ",".join("?" * len(terms))
     rows = conn.execute(f"SELECT term, doc FROM temp.mf_index_terms WHERE term IN ({marks})", terms).fetchall()

@@ -12,6 +12,7 @@ import time
 from typing import TextIO
 
 from memfuse_memory import BlockingBufferService
+from tests.integration.message_store_mode import overrides
 
 TOPICS = ["hiking in the Alps", "baking sourdough bread", "a cat named Miso", "learning the cello", "the Kyoto trip"]
 FLUSH_EVERY = 6
@@ -30,6 +31,7 @@ def main() -> None:
         log(events, f"{run}\tstarting")
         service = BlockingBufferService.from_config(
             data_dir=data_dir,
+            config=overrides(data_dir),
             buffer__round_buffer__max_size=1,
             buffer__hybrid_buffer__max_size=2,
             embedding__batch_size=4,

@@ -2,7 +2,11 @@
 sessions in server mode and acknowledges each message after ``add`` returns; the ``prober``
 also checks that its cached queries see the other writer's acknowledged messages.
 
-Usage: multiprocess_writer.py DATA_DIR HOST PORT NAME ROUNDS ACK_FILE [PEER_ACK_FILE]
+Usage: multiprocess_writer.py DATA_DIR HOST PORT NAME ROUNDS ACK_FILE [PEER_ACK_FILE | --follow FOLLOWED_ACK_FILE]
+
+The watched writer follows the prober (``--follow``): it starts round ``n`` once the prober has
+written ``n`` rounds, or after a short wait, so the prober's probes meet it mid-run however
+slow the machine is.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import time
 from pathlib import Path
 
 from memfuse_memory import BlockingBufferService
+from tests.integration.message_store_mode import overrides
 
 USERS = ("alice", "bob")
 SESSIONS = ("s0", "s1", "s2")
@@ -60,12 +65,23 @@ def probe(memory: BlockingBufferService, peer: Path, peer_rounds: int, stats: di
         stats["probes_cached_before_write"] += 1
 
 
+def keep_pace(followed: Path, n: int, wait: float = 2.0) -> None:
+    """Wait (at most ``wait`` seconds) until the followed writer has acknowledged ``n`` rounds."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if followed.exists() and len([a for a in peer_acks(followed) if a["role"] == "user"]) >= n:
+            return
+        time.sleep(0.01)
+
+
 def main() -> None:
     data_dir, host, port, name, rounds, ack_path = sys.argv[1:7]
-    peer = Path(sys.argv[7]) if len(sys.argv) > 7 else None
+    follow = Path(sys.argv[8]) if sys.argv[7:8] == ["--follow"] else None
+    peer = Path(sys.argv[7]) if len(sys.argv) > 7 and follow is None else None
     stats = {"probes": 0, "stale": 0, "probe_timeouts": 0, "probes_cached_before_write": 0}
     with BlockingBufferService.from_config(
         data_dir=data_dir,
+        config=overrides(data_dir),
         storage__vector_store__mode="server",
         storage__vector_store__host=host,
         storage__vector_store__port=int(port),
@@ -75,7 +91,9 @@ def main() -> None:
     ) as memory:
         with Path(ack_path).open("a", encoding="utf-8") as acks:
             for n in range(int(rounds)):
-                if peer is None:
+                if follow is not None:
+                    keep_pace(follow, n)
+                elif peer is None:
                     time.sleep(0.02)
                 elif n % 3 == 0:
                     probe(memory, peer, int(rounds), stats)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from memfuse_memory import BlockingBufferService
-from memfuse_memory.storage.message_store import FILE_NAME, MessageStore
+from tests.integration.message_store_mode import open_for_check, overrides
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,7 +85,7 @@ def wait_for(condition: Callable[[], bool], writer: subprocess.Popen[bytes]) -> 
 
 def check_store(lane: Lane) -> None:
     """Every acknowledged message is stored exactly once and in order; nothing of another scope."""
-    store = MessageStore(lane.data_dir / FILE_NAME, read_only=True)
+    store = open_for_check(lane.data_dir)
     try:
         stored = store.export()
     finally:
@@ -141,7 +141,7 @@ def check_searchable(lane: Lane) -> int:
     acks = acknowledged(lane)
     rng = random.Random(lane.seed)
     sample = set(rng.sample(acks, min(40, len(acks)))) | set(acks[-4:])
-    with BlockingBufferService.from_config(data_dir=lane.data_dir) as memory:
+    with BlockingBufferService.from_config(data_dir=lane.data_dir, config=overrides(lane.data_dir)) as memory:
         memory.flush_all()
         assert memory.get_stats()["storage"]["pending_rounds"] == 0
         contents = {m["id"]: m["content"] for m in memory.export_messages(user_id="crash")["data"]["messages"]}

@@ -31,7 +31,7 @@ def test_two_processes_share_users_and_sessions_without_loss_or_stale_reads(
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
     base = [sys.executable, str(WRITER), str(data_dir), chroma_server.host, str(chroma_server.port)]
     writers = {
-        "a": subprocess.Popen([*base, "a", str(ROUNDS), str(acks["a"])], env=env, cwd=ROOT),
+        "a": subprocess.Popen([*base, "a", str(ROUNDS), str(acks["a"]), "--follow", str(acks["b"])], env=env, cwd=ROOT),
         "b": subprocess.Popen([*base, "b", str(ROUNDS), str(acks["b"]), str(acks["a"])], env=env, cwd=ROOT),
     }
     for name, writer in writers.items():

@@ -12,6 +12,7 @@ from memfuse_memory.storage.sqlite.schema import user_token
 from memfuse_memory.storage.term_stats import term_stats
 
 COMMON_TERM_MIN_DOCS = 500  # below this many hits a common word costs little, so it is kept
+SCOPE_BATCH = 64  # ranked matches whose scope is checked per read of the messages table
 
 
 class SqliteKeywords(SqliteConnection):
@@ -35,12 +36,42 @@ class SqliteKeywords(SqliteConnection):
         if match is None:
             return {}
         expression = f'user_token : "{user_token(request.user_id)}" AND content : ({match})'
+        try:
+            return self._ranked(expression, request, limit)
+        except sqlite3.Error as exc:
+            raise StorageError(f"message store read failed: {exc}") from exc
+
+    def _ranked(self, expression: str, request: QueryRequest, limit: int) -> dict[str, float]:
+        """Walk the FTS index's BM25 order and check the scope batch by batch until ``limit`` pass.
+
+        Joining every match with the messages table before sorting read one table row per
+        matching document (tens of thousands at 100k stored); the scope is only needed for
+        the best ones, and this gives the same top ``limit``.
+        """
+        conn = self._connection()
         where, args = request.scope.sql("m")
-        sql = (
-            "SELECT m.id, bm25(messages_fts, 1.0, 0.0) FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid "
-            f"WHERE messages_fts MATCH ? AND {where}"
+        ranked = conn.execute(
+            "SELECT rowid, bm25(messages_fts, 1.0, 0.0) FROM messages_fts WHERE messages_fts MATCH ? "
+            "ORDER BY bm25(messages_fts, 1.0, 0.0)",
+            (expression,),
         )
-        args.insert(0, expression)
-        sql += " ORDER BY bm25(messages_fts, 1.0, 0.0) LIMIT ?"
-        args.append(limit)
-        return {mid: -float(score) for mid, score in self._read(sql, args)}
+        found: dict[str, float] = {}
+        try:
+            while len(found) < limit:
+                batch = ranked.fetchmany(max(limit, SCOPE_BATCH))
+                if not batch:
+                    break
+                marks = ",".join("?" * len(batch))
+                rows = conn.execute(
+                    f"SELECT m.seq, m.id FROM messages m WHERE m.seq IN ({marks}) AND {where}",
+                    [seq for seq, _ in batch] + args,
+                ).fetchall()
+                accepted = dict(rows)
+                for seq, score in batch:
+                    if seq in accepted:
+                        found[accepted[seq]] = -float(score)
+                        if len(found) == limit:
+                            break
+        finally:
+            ranked.close()
+        return found

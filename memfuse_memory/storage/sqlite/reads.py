@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from memfuse_memory.models import Round, StoredMessage, from_micros
+from memfuse_memory.models import Round, StoredMessage
+from memfuse_memory.storage.rows import export_where, group_rounds, session_summaries
 from memfuse_memory.storage.sqlite.connection import SqliteConnection
 from memfuse_memory.storage.sqlite.schema import MESSAGE_COLUMNS, to_message
 
@@ -25,14 +26,7 @@ class SqliteReads(SqliteConnection):
 
     def export(self, *, user_id: str | None = None, session_id: str | None = None) -> list[StoredMessage]:
         """Messages in the order they were added, optionally of one user and/or session."""
-        clauses, args = [], []
-        if user_id is not None:
-            clauses.append("m.user_id = ?")
-            args.append(user_id)
-        if session_id is not None:
-            clauses.append("m.session_id = ?")
-            args.append(session_id)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, args = export_where(user_id, session_id, "?")
         sql = f"SELECT {MESSAGE_COLUMNS} FROM messages m JOIN rounds r ON r.seq = m.round_seq {where} ORDER BY m.seq"
         return [to_message(row) for row in self._read(sql, args)]
 
@@ -43,16 +37,7 @@ class SqliteReads(SqliteConnection):
             "WHERE user_id = ? GROUP BY session_id, agent_id ORDER BY MIN(seq)",
             (user_id,),
         )
-        return [
-            {
-                "session_id": session,
-                "agent_id": agent,
-                "messages": count,
-                "first_at": from_micros(first),
-                "last_at": from_micros(last),
-            }
-            for session, agent, count, first, last, _ in rows
-        ]
+        return session_summaries(rows)
 
     def pending_round_ids(self) -> set[str]:
         """Ids of the rounds acknowledged but not yet in the vector store."""
@@ -69,21 +54,13 @@ class SqliteReads(SqliteConnection):
         return self._rounds(f"r.id IN ({','.join('?' * len(round_ids))})", tuple(round_ids))
 
     def _rounds(self, where: str, args: tuple[Any, ...]) -> list[Round]:
-        rows = self._read(
-            f"SELECT {MESSAGE_COLUMNS}, r.seq FROM rounds r JOIN messages m ON m.round_seq = r.seq "
-            f"WHERE {where} ORDER BY r.seq, m.seq",
-            args,
+        return group_rounds(
+            self._read(
+                f"SELECT {MESSAGE_COLUMNS}, r.seq FROM rounds r JOIN messages m ON m.round_seq = r.seq "
+                f"WHERE {where} ORDER BY r.seq, m.seq",
+                args,
+            )
         )
-        rounds: dict[str, Round] = {}
-        for row in rows:
-            message = to_message(row[:-1])
-            current = rounds.get(message.round_id)
-            if current is None:
-                current = rounds[message.round_id] = Round(
-                    id=message.round_id, scope=message.scope, messages=[], seq=row[-1]
-                )
-            current.messages.append(message)
-        return list(rounds.values())
 
     def session_messages(
         self, user_id: str, session_id: str, *, pending_only: bool, limit: int | None, order: str

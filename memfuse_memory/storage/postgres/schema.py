@@ -1,0 +1,132 @@
+"""The PostgreSQL message store's schema, created and migrated by the engine, and row mapping.
+
+Everything lives in one schema (``storage.message_store.schema_name``), so a shared database is not
+polluted. ``schema_version`` records the migrations applied; each migration runs in one
+transaction under an advisory lock, so engines starting together migrate once. Message and round
+ids are unique per user (the primary keys include the user).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memfuse_memory.models import Round, Scope, StoredMessage, to_micros
+from memfuse_memory.storage.sqlite.schema import message_row as sqlite_row
+from memfuse_memory.storage.sqlite.schema import to_message
+
+__all__ = [
+    "BUMP_VERSION",
+    "INSERT_MESSAGE",
+    "INSERT_ROUND",
+    "MESSAGE_COLUMNS",
+    "MIGRATIONS",
+    "message_row",
+    "round_params",
+    "to_message",
+]
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE {s}.meta (
+        key   text PRIMARY KEY,
+        value text NOT NULL
+    );
+    CREATE TABLE {s}.rounds (
+        seq        bigserial UNIQUE,
+        user_id    text    NOT NULL,
+        id         text    NOT NULL,
+        agent_id   text,
+        session_id text    NOT NULL,
+        created_us bigint  NOT NULL,
+        stored     boolean NOT NULL DEFAULT false,
+        owner      bigint  NOT NULL,
+        PRIMARY KEY (user_id, id)
+    );
+    CREATE INDEX rounds_pending ON {s}.rounds (owner, seq) WHERE NOT stored;
+    CREATE INDEX rounds_scope ON {s}.rounds (user_id, session_id);
+    CREATE INDEX rounds_id ON {s}.rounds (id);
+    CREATE TABLE {s}.messages (
+        seq        bigserial UNIQUE,
+        user_id    text   NOT NULL,
+        id         text   NOT NULL,
+        round_seq  bigint NOT NULL REFERENCES {s}.rounds (seq) ON DELETE CASCADE,
+        agent_id   text,
+        session_id text   NOT NULL,
+        role       text   NOT NULL,
+        content    text   NOT NULL,
+        name       text,
+        created_us bigint NOT NULL,
+        metadata   text   NOT NULL,
+        tsv        tsvector GENERATED ALWAYS AS (to_tsvector('english', content)) STORED,
+        PRIMARY KEY (user_id, id)
+    );
+    CREATE INDEX messages_session ON {s}.messages (user_id, session_id, seq);
+    CREATE INDEX messages_round ON {s}.messages (round_seq);
+    CREATE INDEX messages_id ON {s}.messages (id);
+    CREATE INDEX messages_tsv ON {s}.messages USING gin (tsv);
+    CREATE TABLE {s}.user_versions (
+        user_id text   PRIMARY KEY,
+        version bigint NOT NULL
+    );
+    """,
+)
+
+MIGRATION_LOCK = 0x6D656D66  # advisory lock key held while migrating ("memf")
+
+MESSAGE_COLUMNS = (
+    "m.seq, m.id, m.role, m.content, m.name, m.created_us, m.metadata, m.user_id, m.agent_id, m.session_id, r.id"
+)
+INSERT_MESSAGE = (
+    "INSERT INTO {s}.messages (id, round_seq, user_id, agent_id, session_id, role, content, name, created_us, "
+    "metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+# One round, its messages and the user's version in one statement (one round trip; in autocommit
+# it is its own transaction). Messages are inserted in their order, so their seq follows it.
+INSERT_ROUND = """
+WITH r AS (
+    INSERT INTO {s}.rounds (id, user_id, agent_id, session_id, created_us, owner)
+    VALUES (%(id)s, %(user)s, %(agent)s, %(session)s, %(created)s, %(owner)s) RETURNING seq
+), m AS (
+    INSERT INTO {s}.messages (id, round_seq, user_id, agent_id, session_id, role, content, name, created_us, metadata)
+    SELECT x.id, r.seq, %(user)s, %(agent)s, %(session)s, x.role, x.content, x.name, x.created_us, x.metadata
+    FROM r, unnest(%(ids)s::text[], %(roles)s::text[], %(contents)s::text[], %(names)s::text[],
+                   %(times)s::bigint[], %(metadata)s::text[])
+         WITH ORDINALITY AS x(id, role, content, name, created_us, metadata, ord)
+    ORDER BY x.ord
+    RETURNING 1
+), v AS (
+    INSERT INTO {s}.user_versions (user_id, version) VALUES (%(user)s, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = {s}.user_versions.version + 1
+)
+SELECT seq FROM r
+"""
+BUMP_VERSION = (
+    "INSERT INTO {s}.user_versions (user_id, version) VALUES (%s, 1) "
+    "ON CONFLICT (user_id) DO UPDATE SET version = {s}.user_versions.version + 1"
+)
+
+
+def round_params(round_: Round, owner: int) -> dict[str, Any]:
+    """The parameters of :data:`INSERT_ROUND`."""
+    scope = round_.scope
+    rows = [message_row(m, 0, scope) for m in round_.messages]
+    return {
+        "id": round_.id,
+        "user": scope.user_id,
+        "agent": scope.agent_id,
+        "session": scope.session_id,
+        "created": to_micros(round_.created_at),
+        "owner": owner,
+        "ids": [row[0] for row in rows],
+        "roles": [row[5] for row in rows],
+        "contents": [row[6] for row in rows],
+        "names": [row[7] for row in rows],
+        "times": [row[8] for row in rows],
+        "metadata": [row[9] for row in rows],
+    }
+
+
+def message_row(message: StoredMessage, round_seq: int, scope: Scope) -> tuple[Any, ...]:
+    """The values of an :data:`INSERT_MESSAGE`: SQLite's row without its FTS user token."""
+    row = sqlite_row(message, round_seq, scope, "")
+    return row[:3] + row[4:]
