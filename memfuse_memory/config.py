@@ -92,6 +92,12 @@ class QueryConfig(_Section):
         description="Buffered chunks not yet embedded that a query embeds itself, so it ranks them by meaning "
         "(their vectors are kept; 0: none, they rank by keyword until the worker embeds them).",
     )
+    time_boost_weight: float = Field(
+        0.3,
+        ge=0,
+        description="Share of the best fused score added to candidates whose time fits the query's time words "
+        '("last Saturday", "in May 2023", "most recent"); 0 turns the time boost off.',
+    )
 
 
 class BufferConfig(_Section):

@@ -126,6 +126,12 @@ class QueryRequest:
     since: int | None
     until: int | None
     min_score: float = 0.0
+    reference_time: int | None = None  # what "yesterday" or "last week" in the text are read against
+
+    @property
+    def reference(self) -> datetime:
+        """The reference time of the text's time expressions (now when none was given)."""
+        return datetime.now(UTC) if self.reference_time is None else from_micros(self.reference_time)
 
     @property
     def filter_dict(self) -> dict[str, Any]:

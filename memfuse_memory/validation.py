@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from memfuse_memory.config import LimitsConfig, QueryConfig
 from memfuse_memory.errors import InvalidInputError, InvalidMessageError, InvalidQueryError, InvalidScopeError
 from memfuse_memory.models import QueryRequest, Role, Round, Scope, StoredMessage, new_id, to_micros
+from memfuse_memory.ranking.time_expressions import mentions_time
 
 DEFAULT_SESSION = "default"
 MAX_METADATA_DEPTH = 100
@@ -244,7 +245,11 @@ def validate_query(query: Any, top_k: Any, *, limits: LimitsConfig, **options: A
         raise InvalidQueryError("query must be a non-empty string")
     if len(query) > limits.max_content_chars or "\x00" in query or not _encodable(query):
         raise InvalidQueryError("query is too long, or holds a NUL character or invalid Unicode")
-    return QueryRequest(text=query, **validate_query_options(top_k, limits=limits, **options))
+    checked = validate_query_options(top_k, limits=limits, **options)
+    if checked["reference_time"] is None and mentions_time(query):
+        # "now", to the hour, so a cached "yesterday" is not answered again tomorrow
+        checked["reference_time"] = to_micros(datetime.now(UTC).replace(minute=0, second=0, microsecond=0))
+    return QueryRequest(text=query, **checked)
 
 
 def validate_query_options(
@@ -259,6 +264,7 @@ def validate_query_options(
     since: Any = None,
     until: Any = None,
     min_score: Any = None,
+    reference_time: Any = None,
     limits: LimitsConfig,
     defaults: QueryConfig | None = None,
 ) -> dict[str, Any]:
@@ -297,6 +303,7 @@ def validate_query_options(
     try:
         since_us = None if since is None else to_micros(parse_time(since, "since"))
         until_us = None if until is None else to_micros(parse_time(until, "until"))
+        reference_us = None if reference_time is None else to_micros(parse_time(reference_time, "reference_time"))
     except ValueError as exc:
         raise InvalidQueryError(str(exc)) from exc
     if since_us is not None and until_us is not None and since_us > until_us:
@@ -316,6 +323,7 @@ def validate_query_options(
         "since": since_us,
         "until": until_us,
         "min_score": 0.0 if min_score is None else float(min_score),
+        "reference_time": reference_us,
     }
 
 

@@ -187,8 +187,12 @@ def _subset(args: argparse.Namespace) -> tuple[list[longmemeval.Question], str] 
         print(f"LongMemEval data not found at {args.data}; skipping retrieval quality", file=sys.stderr)
         return None
     questions = longmemeval.load_questions(args.data)
+    if args.question_type:
+        questions = [q for q in questions if q.qtype == args.question_type]
     subset = questions if args.questions >= len(questions) else longmemeval.stratified(questions, args.questions)
     how = "all" if len(subset) == len(questions) else "stratified by question type, seed 0"
+    if args.question_type:
+        how += f", {args.question_type} only"
     if args.haystack_sessions:
         subset = longmemeval.trimmed(subset, args.haystack_sessions)
         how += f", haystacks trimmed to {args.haystack_sessions} sessions"
@@ -202,7 +206,7 @@ def _quality(
     questions, how = subset
     chosen = {
         k: v
-        for k, v in longmemeval.VARIANTS.items()
+        for k, v in (longmemeval.VARIANTS | (longmemeval.TIME_BOOST_GRID if args.variants else {})).items()
         if not args.variants or any(part in k for part in args.variants.split(","))
     }
     return _variants(questions, how, chosen, embedder)
@@ -324,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=600, help="rounds of the ingest throughput run")
     parser.add_argument("--questions", type=int, default=30, help="stratified LongMemEval subset size (469 = all)")
     parser.add_argument("--variants", default="", help="comma-separated substrings selecting quality variants")
+    parser.add_argument("--question-type", default="", help="only LongMemEval questions of this type")
     parser.add_argument("--haystack-sessions", type=int, default=0, help="trim each haystack to N sessions (0 = all)")
     parser.add_argument(
         "--systems", default=",".join(compare.SYSTEMS), help="systems of the peers comparison (ours first)"

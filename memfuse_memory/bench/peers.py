@@ -20,6 +20,7 @@ import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,8 +48,9 @@ class MemorySystem(Protocol):
     def flush(self) -> None:
         """Return once everything added is searchable (a no-op for synchronous systems)."""
 
-    def search(self, user: str, text: str, k: int) -> list[str]:
-        """Ids of the messages found for ``text`` in ``user``'s memory, best first, at most ``k``."""
+    def search(self, user: str, text: str, k: int, asked_at: datetime | None = None) -> list[str]:
+        """Ids of the messages found for ``text`` in ``user``'s memory, best first, at most ``k``;
+        ``asked_at`` is when the question is asked (only a time-aware system uses it)."""
 
     def forget(self, user: str) -> None:
         """Delete everything of ``user``."""
@@ -129,8 +131,9 @@ class Ours:
     def flush(self) -> None:
         self._memory.flush_all()
 
-    def search(self, user: str, text: str, k: int) -> list[str]:
-        return [hit["id"] for hit in self._memory.query(text, top_k=k, user_id=user)["data"]["results"]]
+    def search(self, user: str, text: str, k: int, asked_at: datetime | None = None) -> list[str]:
+        reply = self._memory.query(text, top_k=k, user_id=user, reference_time=asked_at)
+        return [hit["id"] for hit in reply["data"]["results"]]
 
     def forget(self, user: str) -> None:
         self._memory.delete_user(user)
@@ -173,7 +176,7 @@ class LangChainChroma:
     def flush(self) -> None:
         return None
 
-    def search(self, user: str, text: str, k: int) -> list[str]:
+    def search(self, user: str, text: str, k: int, asked_at: datetime | None = None) -> list[str]:
         found = self._store.similarity_search(text, k=k, filter={"user_id": user})
         return [doc.metadata["message_id"] for doc in found]
 
@@ -251,7 +254,7 @@ class LlamaIndexMemory:
         known = self._ids[user]
         return list(dict.fromkeys(mid for pair in pairs for mid in known.get(pair, [])))
 
-    def search(self, user: str, text: str, k: int) -> list[str]:
+    def search(self, user: str, text: str, k: int, asked_at: datetime | None = None) -> list[str]:
         from llama_index.core.async_utils import asyncio_run
         from llama_index.core.llms import ChatMessage
         from llama_index.core.storage.chat_store.base_db import MessageStatus
@@ -319,7 +322,7 @@ class Mem0:
     def flush(self) -> None:
         return None
 
-    def search(self, user: str, text: str, k: int) -> list[str]:
+    def search(self, user: str, text: str, k: int, asked_at: datetime | None = None) -> list[str]:
         found = self._memory.search(text, top_k=k, filters={"user_id": user})["results"]
         return [self._ids[row["id"]] for row in found]
 

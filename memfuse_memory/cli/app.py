@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--order", choices=["asc", "desc"], help="sort order (default from config: desc)")
     cmd.add_argument("--since", metavar="TIME", help="only messages at or after this ISO 8601 time")
     cmd.add_argument("--until", metavar="TIME", help="only messages at or before this ISO 8601 time")
+    cmd.add_argument(
+        "--reference-time", metavar="TIME", help="ISO 8601 time that 'yesterday', 'last week' are read against (now)"
+    )
     cmd.add_argument("--filter", action="append", metavar="KEY=VALUE", help="metadata must match (repeatable)")
     cmd.add_argument("--min-score", type=float, metavar="S", help="leave out hits scoring below S (0 to 1)")
 

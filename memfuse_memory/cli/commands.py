@@ -203,6 +203,7 @@ def query(ctx: Context) -> int:
             since=args.since,
             until=args.until,
             min_score=args.min_score,
+            reference_time=args.reference_time,
         )
     data = reply["data"]
     if ctx.out.json_mode:

@@ -395,6 +395,7 @@ class Engine:
         since: Any = None,
         until: Any = None,
         min_score: float | None = None,
+        reference_time: Any = None,
     ) -> dict[str, Any]:
         """Find the messages of a user most relevant to ``query`` (at most ``query.max_size``).
 
@@ -403,6 +404,8 @@ class Engine:
         [0, 1] relative to this query's candidates (1: the best by keyword and by meaning);
         ``min_score`` drops the weaker ones. Internal sessions (an adapter's own records, ids starting with ``~``) are
         left out unless named.
+        Time words in ``query`` ("last Saturday", "in May 2023", "most recent") are read against
+        ``reference_time`` (default now) and softly favour messages of that time; never a filter.
         """
         arguments = {name: value for name, value in locals().items() if name != "self"}
         return self.run_query(self.prepare_query(**arguments))

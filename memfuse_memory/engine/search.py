@@ -22,8 +22,10 @@ from memfuse_memory.config import QueryConfig
 from memfuse_memory.embedding.base import Embedder
 from memfuse_memory.errors import EmbeddingError, StorageError
 from memfuse_memory.memory_service import MemoryService
-from memfuse_memory.models import QueryRequest
+from memfuse_memory.models import Hit, QueryRequest, StoredMessage
 from memfuse_memory.ranking.fusion import fuse
+from memfuse_memory.ranking.time_boost import boost
+from memfuse_memory.ranking.time_expressions import resolve
 from memfuse_memory.storage.base import MessageStoreProtocol
 
 log = logging.getLogger(__name__)
@@ -108,7 +110,16 @@ class QueryPath:
         except StorageError as exc:  # the hits cannot be read back: an empty, degraded answer
             errors.append(f"message store: {exc}")
             messages = {}
+        hits = self._time_boost(request, hits, messages)
         return self._query_buffer.assemble(request, hits, messages, self._write_buffer.location), errors
+
+    def _time_boost(self, request: QueryRequest, hits: list[Hit], messages: dict[str, StoredMessage]) -> list[Hit]:
+        """Favour the candidates whose time fits the query's time words (reorders, never removes)."""
+        weight = self._settings.time_boost_weight
+        hint = resolve(request.text, request.reference) if weight > 0 else None
+        if hint is None or hint.empty:
+            return hits
+        return boost(hits, {mid: message.created_at for mid, message in messages.items()}, hint, weight)
 
     def _keywords(self, request: QueryRequest, pool: int, errors: list[str]) -> dict[str, float]:
         try:
