@@ -1,7 +1,8 @@
 """A soft time boost: fused hits whose message time fits the query's :class:`TimeHint` move up.
 
 Never a filter: every hit stays, only scores change (then the order). The boost is a share of
-the best fused score, so it means the same under min-max and reciprocal-rank fusion.
+the best fused score, so it means the same under min-max and reciprocal-rank fusion, and it
+closes that share of the gap to 1.0, so a boosted score stays within [0, 1] like every score.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def time_fit(hint: TimeHint, moment: datetime, first: datetime, last: datetime) 
 
 
 def boost(hits: Sequence[Hit], times: Mapping[str, datetime], hint: TimeHint, weight: float) -> list[Hit]:
-    """The same hits, each score raised by ``weight`` x best score x its time fit, best first.
+    """The same hits, each score moved toward 1.0 by ``weight`` x best score x its time fit, best first.
 
     Hits without a known time keep their score. ``weight`` 0 or an empty hint changes nothing.
     """
@@ -46,5 +47,6 @@ def boost(hits: Sequence[Hit], times: Mapping[str, datetime], hint: TimeHint, we
     for hit in hits:
         moment = times.get(hit.message_id)
         if moment is not None:
-            hit.score += weight * top * time_fit(hint, moment, first, last)
+            share = min(1.0, weight * top * time_fit(hint, moment, first, last))
+            hit.score += share * (1.0 - min(hit.score, 1.0))
     return sorted(hits, key=lambda hit: -hit.score)

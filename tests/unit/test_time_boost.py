@@ -27,6 +27,7 @@ def test_boost_never_removes_results(scores: list[float], days: list[int], text:
     assert sorted(hit.message_id for hit in out) == sorted(f"m{i}" for i in range(len(scores)))
     boosted = sorted((hit.score for hit in out), reverse=True)
     assert all(after >= before for before, after in zip(sorted(scores, reverse=True), boosted, strict=True))
+    assert all(0.0 <= score <= 1.0 for score in boosted), "a boosted score stays a score"
 
 
 def test_window_moves_the_dated_message_first() -> None:
