@@ -31,6 +31,7 @@ from memfuse_memory.bench import (
     longmemeval,
     message_stores,
     peers,
+    report,
     runtimes,
     startup,
     store,
@@ -40,140 +41,9 @@ from memfuse_memory.bench.embed_cache import CachedEmbedder
 from memfuse_memory.config import load_config
 from memfuse_memory.embedding.loader import load_embedder
 
-METRICS = longmemeval.METRICS
-STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "runtimes", "store", "http", "keywords")
+STAGES = report.STAGES
 # stages that measure in their own processes or runtimes, or without any embedder
 _NO_EMBEDDER = {"startup", "runtimes", "keywords"}
-
-
-def _latency_section(result: dict[str, Any]) -> list[str]:
-    lines = [
-        "## Seed latency table",
-        "",
-        "Milliseconds, p50 / p95 / p99, real MiniLM and embedded Chroma on this machine.",
-        "",
-    ]
-    sizes = list(result["sizes"])
-    lines.append("| operation | target | " + " | ".join(f"{int(size):,} stored" for size in sizes) + " |")
-    lines.append("| --- | --- |" + " --- |" * len(sizes))
-    for op, (target, limit) in latency.TARGETS.items():
-        cells = []
-        for size in sizes:
-            row = result["sizes"][size][op]
-            if row.get("p50") is None:
-                cells.append("n/a")
-                continue
-            verdict = "meets" if row["p50"] < limit else "MISSES"
-            cells.append(f"{row['p50']:.3f} / {row['p95']:.3f} / {row['p99']:.3f} ({verdict} seed)")
-        lines.append(f"| {op} | {target} | " + " | ".join(cells) + " |")
-    base = result["baselines"]
-    last = result["sizes"][sizes[-1]]
-    lines += [
-        "",
-        "Baselines measured in the same process, and our p50 as a ratio to them (largest size):",
-        "",
-        f"- add: {last['add']['p50']:.3f} ms = {last['add']['p50'] / base['sqlite insert+commit']['p50']:.1f}x a bare "
-        f"SQLite WAL insert+commit ({base['sqlite insert+commit']['p50']:.3f} ms)",
-        f"- cold query: {last['cold query']['p50']:.2f} ms = "
-        f"{last['cold query']['p50'] / base['one MiniLM embedding']['p50']:.1f}x "
-        f"one bare MiniLM query embedding ({base['one MiniLM embedding']['p50']:.2f} ms) of the same form of "
-        f"question; cold queries whose embedding came from the disk cache: "
-        f"{sum(row.get('cold query embeddings from cache', 0) for row in result['sizes'].values())} of "
-        f"{len(sizes)} x 50",
-        f"- cached query: {last['cached query']['p50']:.3f} ms = "
-        f"{last['cached query']['p50'] / base['dict lookup + deepcopy']['p50']:.1f}x a dict lookup plus deep copy of "
-        f"10 results ({base['dict lookup + deepcopy']['p50']:.3f} ms)",
-        f"- RSS growth while filling the query cache ({result['cache_entries']} entries) and the buffers at default "
-        f"settings: {result['rss_growth_mb']} MB (target <= 8 MB)",
-    ]
-    return lines
-
-
-def _quality_section(result: dict[str, Any]) -> list[str]:
-    lines = [
-        "## Retrieval quality on LongMemEval S",
-        "",
-        f"{result['questions']} non-abstention questions ({result['subset']}); turn level = evidence turns "
-        "(`has_answer`), session level = `answer_session_ids`. Plain BM25 floor from the data's README: "
-        "turn Recall@5 0.685, Recall@10 0.779 (all 469 questions).",
-        "",
-        "| variant | " + " | ".join(METRICS) + " |",
-        "| --- |" + " --- |" * len(METRICS),
-    ]
-    lines += _overall_rows(result["variants"])
-    lines += ["", "Turn Recall@10 per question type:", ""]
-    types = sorted({t for row in result["variants"].values() for t in row["by_type"]})
-    lines.append("| variant | " + " | ".join(types) + " |")
-    lines.append("| --- |" + " --- |" * len(types))
-    for name, row in result["variants"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{row['by_type'][t]['turn_recall@10']:.3f}" for t in types) + " |")
-    return lines
-
-
-def _overall_rows(variants: dict[str, Any]) -> list[str]:
-    return [
-        f"| {name} | " + " | ".join(f"{row['overall'][m]:.3f}" for m in METRICS) + " |"
-        for name, row in variants.items()
-    ]
-
-
-def _fusion_section(result: dict[str, Any]) -> list[str]:
-    return [
-        "## Choosing the fusion weights",
-        "",
-        f"{result['questions']} other LongMemEval S questions ({result['subset']}), none of them in the subset "
-        "reported above, so the choice is not fitted to the numbers it is judged by.",
-        "",
-        "| fusion | " + " | ".join(METRICS) + " |",
-        "| --- |" + " --- |" * len(METRICS),
-        *_overall_rows(result["variants"]),
-    ]
-
-
-def _plots(out: Path, lat: dict[str, Any] | None, quality: dict[str, Any] | None) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lines: list[str] = []
-    if lat:
-        sizes = [int(s) for s in lat["sizes"]]
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for op in ("add", "cold query", "cached query"):
-            ax.plot(sizes, [lat["sizes"][s][op]["p50"] for s in lat["sizes"]], marker="o", label=f"{op} p50")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("stored messages")
-        ax.set_ylabel("ms")
-        ax.legend()
-        ax.set_title("Latency vs stored messages")
-        fig.tight_layout()
-        fig.savefig(out / "latency.png", dpi=120)
-        plt.close(fig)
-        lines += ["", "![latency](latency.png)"]
-    if quality:
-        names = list(quality["variants"])
-        fig, ax = plt.subplots(figsize=(7, 4))
-        width = 0.38
-        for i, metric in enumerate(("turn_recall@5", "turn_recall@10")):
-            ax.barh(
-                [n + i * width for n in range(len(names))],
-                [quality["variants"][v]["overall"][metric] for v in names],
-                height=width,
-                label=metric,
-            )
-        ax.axvline(0.685, color="grey", linestyle=":", label="BM25 floor R@5")
-        ax.axvline(0.779, color="black", linestyle=":", label="BM25 floor R@10")
-        ax.set_yticks([n + width / 2 for n in range(len(names))], names, fontsize=7)
-        ax.set_xlim(0, 1)
-        ax.legend(fontsize=7)
-        ax.set_title("LongMemEval S, turn-level recall")
-        fig.tight_layout()
-        fig.savefig(out / "quality.png", dpi=120)
-        plt.close(fig)
-        lines += ["", "![quality](quality.png)"]
-    return lines
 
 
 def _sizes(args: argparse.Namespace, for_peers: bool = False) -> list[int]:
@@ -224,15 +94,6 @@ def _variants(
     return quality
 
 
-def _commands(results: dict[str, Any]) -> dict[str, list[str]]:
-    """Each command that made part of the results, with the stages it measured."""
-    made: dict[str, list[str]] = {}
-    for stage in STAGES:
-        if stage in results:
-            made.setdefault(results["commands"].get(stage, results["command"]), []).append(stage)
-    return made
-
-
 def _kept(out: Path, measured: set[str]) -> dict[str, Any]:
     """The stages of an earlier OUT/results.json that this run does not measure again, with their commands."""
     path = out / "results.json"
@@ -246,46 +107,6 @@ def _kept(out: Path, measured: set[str]) -> dict[str, Any]:
             kept[stage] = earlier[stage]
             kept["commands"][stage] = commands.get(stage, earlier["command"])
     return kept
-
-
-def _write(out: Path, results: dict[str, Any]) -> list[str]:
-    """Write results.json, the plots and REPORT.md from what has been measured so far; return the report."""
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    made = "; ".join(f"`{command}` ({', '.join(stages)})" for command, stages in _commands(results).items())
-    lines = ["# memfuse-memory benchmarks", "", f"Last run {results['when']}; {results['machine']}; made by {made}", ""]
-    if "latency" in results:
-        lines += [*_latency_section(results["latency"]), ""]
-    if "latency_by_store" in results:
-        lines += [*message_stores.section(results["latency_by_store"]), ""]
-    if "throughput" in results:
-        t = results["throughput"]
-        lines += [
-            "## Ingest throughput",
-            "",
-            f"{t['rounds']} rounds (user + assistant) through add and flush_all: {t['memfuse_rounds_per_s']} rounds/s; "
-            f"raw MiniLM on the same chunk texts at batch {t['batch_size']}: {t['raw_embedding_rounds_per_s']} /s; "
-            f"ratio {t['ratio']} (target >= 0.85).",
-            "",
-        ]
-    if "quality" in results:
-        lines += [*_quality_section(results["quality"]), ""]
-    if "fusion" in results:
-        lines += [*_fusion_section(results["fusion"]), ""]
-    if "peers" in results:
-        lines += [*compare.section(results["peers"]), *compare.plot(results["peers"], out), ""]
-    if "startup" in results:
-        lines += [*startup.section(results["startup"]), ""]
-    if "runtimes" in results:
-        lines += [*runtimes.section(results["runtimes"]), ""]
-    if "store" in results:
-        lines += [*store.section(results["store"]), ""]
-    if "http" in results:
-        lines += [*http.section(results["http"]), ""]
-    if "keywords" in results:
-        lines += [*keywords.section(results["keywords"]), ""]
-    lines += _plots(out, results.get("latency"), results.get("quality"))
-    (out / "REPORT.md").write_text("\n".join(lines) + "\n")
-    return lines
 
 
 def _header(args: argparse.Namespace, argv: list[str] | None, measured: set[str]) -> dict[str, Any]:
@@ -303,15 +124,15 @@ def _own_processes(args: argparse.Namespace, results: dict[str, Any]) -> None:
         print("start-up, per embedding backend ...", flush=True)
         runs = min(args.repeat, 5)
         results["startup"] = [startup.measure("onnx", runs), startup.measure("torch", runs)]
-        _write(args.out, results)
+        report.write(args.out, results)
     if args.what in ("all", "runtimes"):
         print("embedding runtimes ...", flush=True)
         results["runtimes"] = runtimes.measure(repeat=args.repeat)
-        _write(args.out, results)
+        report.write(args.out, results)
     if args.what in ("all", "keywords") and args.data.exists():
         print(f"keyword search alone on LongMemEval turns at {_sizes(args)} ...", flush=True)
         results["keywords"] = keywords.measure(_sizes(args), args.data)
-        _write(args.out, results)
+        report.write(args.out, results)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -360,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = _header(args, argv, measured)
     if args.what in _NO_EMBEDDER:
         _own_processes(args, results)
-        print("\n".join(_write(args.out, results)))
+        print("\n".join(report.write(args.out, results)))
         return 0
     raw = load_embedder(load_config(embedding__backend=args.backend))
     cached = CachedEmbedder(raw, args.out / "cache" / "embeddings.sqlite3", "all-MiniLM-L6-v2")
@@ -374,27 +195,27 @@ def main(argv: list[str] | None = None) -> int:
         results["latency"] = next(iter(by_store.values()))
         if args.message_store != "sqlite":
             results["latency_by_store"] = by_store
-        _write(args.out, results)
+        report.write(args.out, results)
     if args.what in ("all", "throughput"):
         print("ingest throughput ...", flush=True)
         results["throughput"] = throughput.measure(raw, rounds=args.rounds)
-        _write(args.out, results)
+        report.write(args.out, results)
     subset = _subset(args) if args.what in ("all", "quality", "fusion", "peers") else None
     if args.what in ("all", "quality") and subset is not None:
         results["quality"] = _quality(args, subset, cached)
-        _write(args.out, results)
+        report.write(args.out, results)
     if args.what in ("all", "fusion") and subset is not None:
         tuning = longmemeval.tuning_subset(longmemeval.load_questions(args.data), subset[0])
         if args.haystack_sessions:
             tuning = longmemeval.trimmed(tuning, args.haystack_sessions)
         how = "a second stratified draw, seed 1"
         results["fusion"] = _variants(tuning, how, longmemeval.FUSION_GRID, cached)
-        _write(args.out, results)
+        report.write(args.out, results)
     if args.what in ("all", "peers"):
         names = [n for n in args.systems.split(",") if n]
 
-        def partial(report: dict[str, Any]) -> None:
-            _write(args.out, {**results, "peers": report})
+        def partial(so_far: dict[str, Any]) -> None:
+            report.write(args.out, {**results, "peers": so_far})
 
         results["peers"] = compare.measure(
             names, cached, _sizes(args, for_peers=True), args.repeat, args.rounds, subset[0] if subset else [], partial
@@ -403,13 +224,13 @@ def main(argv: list[str] | None = None) -> int:
         sizes = tuple(int(size) for size in args.store_sizes.split(","))
         print(f"LangGraph store at {sizes} items ...", flush=True)
         results["store"] = store.measure(raw, sizes, repeat=args.repeat)
-        _write(args.out, results)
+        report.write(args.out, results)
     if args.what in ("all", "http"):
         print(f"http gateway, {args.clients} clients ...", flush=True)
         results["http"] = http.measure(raw, clients=args.clients, seconds=args.http_seconds)
-        _write(args.out, results)
+        report.write(args.out, results)
     _own_processes(args, results)
-    print("\n".join(_write(args.out, results)))
+    print("\n".join(report.write(args.out, results)))
     return 0
 
 

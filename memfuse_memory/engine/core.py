@@ -7,14 +7,11 @@ Its public methods are the one signature source of both facades: ``BufferService
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
-import threading
 import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from memfuse_memory.buffer.chunking import make_strategy
 from memfuse_memory.buffer.hybrid_buffer import HybridBuffer
@@ -23,13 +20,13 @@ from memfuse_memory.buffer.round_buffer import RoundBuffer
 from memfuse_memory.buffer.write_buffer import WriteBuffer
 from memfuse_memory.config import MemFuseConfig
 from memfuse_memory.embedding.base import Embedder
-from memfuse_memory.engine.components import Buffers, Components, open_components
+from memfuse_memory.engine.components import Buffers, Components
+from memfuse_memory.engine.lifecycle import Lifecycle, counted
 from memfuse_memory.engine.search import reply
 from memfuse_memory.engine.stats import engine_stats
-from memfuse_memory.errors import InvalidInputError, MemFuseError, ServiceClosedError
+from memfuse_memory.errors import InvalidInputError, ServiceClosedError
 from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.models import QueryRequest, iso
-from memfuse_memory.storage import dirlock
 from memfuse_memory.storage.base import MessageStoreProtocol
 from memfuse_memory.storage.kv_store import KVStore
 from memfuse_memory.storage.kv_vectors import ItemIndex
@@ -50,29 +47,6 @@ from memfuse_memory.worker import IndexWorker
 
 log = logging.getLogger(__name__)
 
-P = ParamSpec("P")
-R = TypeVar("R")
-CLOSE_GRACE_SECONDS = 2.0  # how long close waits for calls in flight before closing the stores under them
-
-
-def _counted(method: Callable[Concatenate[Engine, P], R]) -> Callable[Concatenate[Engine, P], R]:
-    """A public operation that ``close`` waits for: it runs only while the engine is running."""
-
-    @functools.wraps(method)
-    def call(self: Engine, *args: P.args, **kwargs: P.kwargs) -> R:
-        with self._state_lock:
-            self._running()
-            self._in_flight += 1
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            with self._state_lock:
-                self._in_flight -= 1
-                if self._in_flight == 0:
-                    self._idle.notify_all()
-
-    return call
-
 
 class Engine:
     """Owns the stores, buffers and worker of one data directory; thread-safe and synchronous."""
@@ -87,13 +61,6 @@ class Engine:
         self.config = config
         self._embedder = embedder
         self._vector_store = vector_store
-        self._state = "new"
-        self._state_lock = threading.Lock()
-        self._idle = threading.Condition(self._state_lock)
-        self._in_flight = 0
-        self._dir_lock: Path | None = None
-        self._parts: Components | None = None
-        self.started_at: float | None = None
         buffer = config.buffer
         self.counter = TokenCounter(buffer.round_buffer.token_model)
         self._buffers = Buffers(
@@ -103,39 +70,23 @@ class Engine:
             counter=self.counter,
             strategy=make_strategy(buffer.hybrid_buffer.chunk_strategy, buffer.hybrid_buffer.chunk_max_words),
         )
+        self._life = Lifecycle(config, self._buffers)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     @property
     def state(self) -> str:
         """new, running, closing or closed."""
-        return self._state
+        return self._life.state
+
+    @property
+    def started_at(self) -> float | None:
+        """When ``start`` opened the components (epoch seconds), None before."""
+        return self._life.started_at
 
     def start(self) -> None:
         """Open the stores, load the model, re-index what a crash left pending, start the worker."""
-        with self._state_lock:
-            if self._state == "running":
-                return
-            if self._state == "closed":
-                raise ServiceClosedError("this service is closed; create a new one")
-            storage = self.config.storage
-            data_dir = Path(storage.data_dir)
-            if storage.vector_store.mode == "embedded" and self._vector_store is None:
-                self._dir_lock = dirlock.acquire(data_dir)
-            try:
-                self._parts = open_components(
-                    self.config, data_dir, self._buffers, embedder=self._embedder, vector_store=self._vector_store
-                )
-            except BaseException:
-                self._release_dir()
-                raise
-            self._state = "running"
-            self.started_at = time.time()
-
-    def _release_dir(self) -> None:
-        if self._dir_lock is not None:
-            dirlock.release(self._dir_lock)
-            self._dir_lock = None
+        self._life.start(self._embedder, self._vector_store)
 
     def close(self, *, flush: bool = True, timeout: float | None = 60.0) -> None:
         """Flush (unless told not to), stop the worker and close the stores. Idempotent.
@@ -145,43 +96,17 @@ class Engine:
         that fails leaves the data pending in the message store; the next start re-indexes it,
         so closing never loses an acknowledged message.
         """
-        timeout = check_timeout(timeout)
-        with self._state_lock:
-            if self._state != "running" or self._parts is None:
-                self._state = "closed"
-                return
-            self._state = "closing"
-        parts = self._parts
-        try:
-            if flush:
-                try:
-                    parts.writes.flush(timeout)
-                except MemFuseError as exc:
-                    log.warning("close: flush incomplete, the rest is re-indexed at next start: %s", exc)
-        finally:
-            with self._state_lock:
-                self._idle.wait_for(lambda: self._in_flight == 0, timeout=CLOSE_GRACE_SECONDS)
-            try:
-                parts.close()
-            finally:
-                self._release_dir()
-                self._buffers.query_buffer.invalidate()
-                with self._state_lock:
-                    self._state = "closed"
+        self._life.close(flush, check_timeout(timeout))
 
     def _running(self) -> Components:
-        if self._state == "running" and self._parts is not None:
-            return self._parts
-        if self._state == "new":
-            raise ServiceClosedError("the service is not started: use 'async with service:' or 'await service.start()'")
-        raise ServiceClosedError("the service is closed; create a new one")
+        return self._life.running()
 
     @property
     def components(self) -> Components:
         """The started parts (also after close, for inspection); ServiceClosedError before start."""
-        if self._parts is None:
+        if self._life.parts is None:
             raise ServiceClosedError("the service is not started")
-        return self._parts
+        return self._life.parts
 
     @property
     def store(self) -> MessageStoreProtocol:
@@ -201,12 +126,14 @@ class Engine:
     @property
     def kv(self) -> KVStore | None:
         """The key-value table (LangGraph store items) once the engine has started, else None."""
-        return None if self._parts is None else self._parts.kv
+        parts = self._life.parts
+        return None if parts is None else parts.kv
 
     @property
     def kv_index(self) -> ItemIndex | None:
         """Item vectors, apart from message vectors (None when the vector store keeps none)."""
-        return None if self._parts is None else self._parts.kv_index
+        parts = self._life.parts
+        return None if parts is None else parts.kv_index
 
     @property
     def memory(self) -> MemoryService:
@@ -222,7 +149,7 @@ class Engine:
 
     # -- writes -------------------------------------------------------------------------------
 
-    @_counted
+    @counted
     def add(
         self,
         messages: Any,
@@ -256,7 +183,7 @@ class Engine:
         result["data"]["continued"] = False
         return result
 
-    @_counted
+    @counted
     def add_batch(
         self,
         message_batch_list: Any,
@@ -282,14 +209,14 @@ class Engine:
             }
         )
 
-    @_counted
+    @counted
     def flush_all(self, timeout: float | None = None) -> dict[str, Any]:
         """Return once everything added so far is embedded and stored (``timeout`` seconds at most;
         None waits as long as it takes)."""
         parts = self._running()
         return reply(parts.writes.flush(check_timeout(timeout)))
 
-    @_counted
+    @counted
     def delete_session(self, session_id: str, *, user_id: str = "default") -> dict[str, Any]:
         """Remove a session from every store, buffer and cache."""
         parts = self._running()
@@ -297,14 +224,14 @@ class Engine:
         count = parts.writes.delete_session(scope)
         return reply({"deleted_messages": count, "session_id": scope.session_id, "user_id": scope.user_id})
 
-    @_counted
+    @counted
     def delete_user(self, user_id: str) -> dict[str, Any]:
         """Remove every session of a user from every store, buffer and cache."""
         parts = self._running()
         user = check_id(user_id, "user_id", self.config.limits)
         return reply({"deleted_messages": parts.writes.delete_user(user), "user_id": user})
 
-    @_counted
+    @counted
     def delete_messages(self, message_ids: list[str], *, user_id: str = "default") -> dict[str, Any]:
         """Remove single messages of a user from every store, buffer and cache (one transaction);
         rounds left with other messages are re-indexed without the deleted ones."""
@@ -313,7 +240,7 @@ class Engine:
         ids = validate_message_ids(message_ids, self.config.limits)
         return reply({"deleted_messages": parts.writes.delete_messages(user, ids), "user_id": user})
 
-    @_counted
+    @counted
     def update_messages(self, message_ids: list[str], new_messages: Any, *, user_id: str = "default") -> dict[str, Any]:
         """Replace a user's stored messages in place, in one transaction: role, content, name and
         metadata change; ids, times, sessions and rounds stay. Their rounds are re-indexed."""
@@ -326,7 +253,7 @@ class Engine:
 
     # -- reads --------------------------------------------------------------------------------
 
-    @_counted
+    @counted
     def export_messages(
         self, *, user_id: str = "default", session_id: str | None = None, all_users: bool = False
     ) -> dict[str, Any]:
@@ -345,12 +272,12 @@ class Engine:
         messages = [m.to_dict() for m in parts.store.export(user_id=user, session_id=session_id)]
         return reply({"messages": messages, "total": len(messages)})
 
-    @_counted
+    @counted
     def list_users(self) -> list[str]:
         """Every user with stored messages, in order of first write."""
         return self._running().store.users()
 
-    @_counted
+    @counted
     def list_sessions(self, *, user_id: str = "default") -> dict[str, Any]:
         """A user's sessions, oldest first, with message counts and first/last message times."""
         parts = self._running()
@@ -361,7 +288,7 @@ class Engine:
         ]
         return reply({"sessions": sessions, "total": len(sessions)})
 
-    @_counted
+    @counted
     def get_messages_by_session(
         self,
         session_id: str,
@@ -410,7 +337,7 @@ class Engine:
         arguments = {name: value for name, value in locals().items() if name != "self"}
         return self.run_query(self.prepare_query(**arguments))
 
-    @_counted
+    @counted
     def prepare_query(self, *args: Any, **kwargs: Any) -> QueryRequest:
         """Validate the arguments of :meth:`query` into a request (also the cache key)."""
         self._running()
@@ -429,23 +356,23 @@ class Engine:
             **options,
         )
 
-    @_counted
+    @counted
     def cached_query(self, request: QueryRequest) -> dict[str, Any] | None:
         """The cached reply of a request, or None; safe on an event loop (no lock held across I/O)."""
         return self._running().queries.cached(request)
 
-    @_counted
+    @counted
     def run_query(self, request: QueryRequest, *, use_cache: bool = True) -> dict[str, Any]:
         """Answer a validated request from every source (cache first)."""
         return self._running().queries.answer(request, use_cache=use_cache)
 
     # -- introspection ------------------------------------------------------------------------
 
-    @_counted
+    @counted
     def get_stats(self) -> dict[str, Any]:
         """Counters and health of every component."""
         parts = self._running()
-        return engine_stats(self.config, self._state, self.started_at or time.time(), parts, self._buffers)
+        return engine_stats(self.config, self.state, self.started_at or time.time(), parts, self._buffers)
 
     def get_write_buffer(self) -> WriteBuffer:
         """The WriteBuffer (exists once started)."""

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from memfuse_memory import BlockingBufferService
-from memfuse_memory.engine import core
+from memfuse_memory.engine import lifecycle
 from memfuse_memory.errors import MemFuseError
 from memfuse_memory.storage.sqlite import connection
 from tests.fakes import FakeEmbedder, MemoryVectorStore
@@ -44,7 +44,7 @@ def work(
 
 
 def main(rounds: int) -> None:
-    core.CLOSE_GRACE_SECONDS = 0.1  # short graces, so most closes interrupt a running statement
+    lifecycle.CLOSE_GRACE_SECONDS = 0.1  # short graces, so most closes interrupt a running statement
     connection.CLOSE_GRACE_SECONDS = 0.1
     rng = random.Random(7)
     counts = {"closes": 0, "queries": 0, "adds": 0}

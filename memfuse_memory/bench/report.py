@@ -1,0 +1,191 @@
+"""The Markdown report: results.json, REPORT.md and the plots, from the stages measured so far."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from memfuse_memory.bench import compare, http, keywords, latency, longmemeval, message_stores, runtimes, startup, store
+
+METRICS = longmemeval.METRICS
+STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "runtimes", "store", "http", "keywords")
+
+
+def _latency_section(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Seed latency table",
+        "",
+        "Milliseconds, p50 / p95 / p99, real MiniLM and embedded Chroma on this machine.",
+        "",
+    ]
+    sizes = list(result["sizes"])
+    lines.append("| operation | target | " + " | ".join(f"{int(size):,} stored" for size in sizes) + " |")
+    lines.append("| --- | --- |" + " --- |" * len(sizes))
+    for op, (target, limit) in latency.TARGETS.items():
+        cells = []
+        for size in sizes:
+            row = result["sizes"][size][op]
+            if row.get("p50") is None:
+                cells.append("n/a")
+                continue
+            verdict = "meets" if row["p50"] < limit else "MISSES"
+            cells.append(f"{row['p50']:.3f} / {row['p95']:.3f} / {row['p99']:.3f} ({verdict} seed)")
+        lines.append(f"| {op} | {target} | " + " | ".join(cells) + " |")
+    base = result["baselines"]
+    last = result["sizes"][sizes[-1]]
+    lines += [
+        "",
+        "Baselines measured in the same process, and our p50 as a ratio to them (largest size):",
+        "",
+        f"- add: {last['add']['p50']:.3f} ms = {last['add']['p50'] / base['sqlite insert+commit']['p50']:.1f}x a bare "
+        f"SQLite WAL insert+commit ({base['sqlite insert+commit']['p50']:.3f} ms)",
+        f"- cold query: {last['cold query']['p50']:.2f} ms = "
+        f"{last['cold query']['p50'] / base['one MiniLM embedding']['p50']:.1f}x "
+        f"one bare MiniLM query embedding ({base['one MiniLM embedding']['p50']:.2f} ms) of the same form of "
+        f"question; cold queries whose embedding came from the disk cache: "
+        f"{sum(row.get('cold query embeddings from cache', 0) for row in result['sizes'].values())} of "
+        f"{len(sizes)} x 50",
+        f"- cached query: {last['cached query']['p50']:.3f} ms = "
+        f"{last['cached query']['p50'] / base['dict lookup + deepcopy']['p50']:.1f}x a dict lookup plus deep copy of "
+        f"10 results ({base['dict lookup + deepcopy']['p50']:.3f} ms)",
+        f"- RSS growth while filling the query cache ({result['cache_entries']} entries) and the buffers at default "
+        f"settings: {result['rss_growth_mb']} MB (target <= 8 MB)",
+    ]
+    return lines
+
+
+def _quality_section(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Retrieval quality on LongMemEval S",
+        "",
+        f"{result['questions']} non-abstention questions ({result['subset']}); turn level = evidence turns "
+        "(`has_answer`), session level = `answer_session_ids`. Plain BM25 floor from the data's README: "
+        "turn Recall@5 0.685, Recall@10 0.779 (all 469 questions).",
+        "",
+        "| variant | " + " | ".join(METRICS) + " |",
+        "| --- |" + " --- |" * len(METRICS),
+    ]
+    lines += _overall_rows(result["variants"])
+    lines += ["", "Turn Recall@10 per question type:", ""]
+    types = sorted({t for row in result["variants"].values() for t in row["by_type"]})
+    lines.append("| variant | " + " | ".join(types) + " |")
+    lines.append("| --- |" + " --- |" * len(types))
+    for name, row in result["variants"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{row['by_type'][t]['turn_recall@10']:.3f}" for t in types) + " |")
+    return lines
+
+
+def _overall_rows(variants: dict[str, Any]) -> list[str]:
+    return [
+        f"| {name} | " + " | ".join(f"{row['overall'][m]:.3f}" for m in METRICS) + " |"
+        for name, row in variants.items()
+    ]
+
+
+def _fusion_section(result: dict[str, Any]) -> list[str]:
+    return [
+        "## Choosing the fusion weights",
+        "",
+        f"{result['questions']} other LongMemEval S questions ({result['subset']}), none of them in the subset "
+        "reported above, so the choice is not fitted to the numbers it is judged by.",
+        "",
+        "| fusion | " + " | ".join(METRICS) + " |",
+        "| --- |" + " --- |" * len(METRICS),
+        *_overall_rows(result["variants"]),
+    ]
+
+
+def _plots(out: Path, lat: dict[str, Any] | None, quality: dict[str, Any] | None) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines: list[str] = []
+    if lat:
+        sizes = [int(s) for s in lat["sizes"]]
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for op in ("add", "cold query", "cached query"):
+            ax.plot(sizes, [lat["sizes"][s][op]["p50"] for s in lat["sizes"]], marker="o", label=f"{op} p50")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("stored messages")
+        ax.set_ylabel("ms")
+        ax.legend()
+        ax.set_title("Latency vs stored messages")
+        fig.tight_layout()
+        fig.savefig(out / "latency.png", dpi=120)
+        plt.close(fig)
+        lines += ["", "![latency](latency.png)"]
+    if quality:
+        names = list(quality["variants"])
+        fig, ax = plt.subplots(figsize=(7, 4))
+        width = 0.38
+        for i, metric in enumerate(("turn_recall@5", "turn_recall@10")):
+            ax.barh(
+                [n + i * width for n in range(len(names))],
+                [quality["variants"][v]["overall"][metric] for v in names],
+                height=width,
+                label=metric,
+            )
+        ax.axvline(0.685, color="grey", linestyle=":", label="BM25 floor R@5")
+        ax.axvline(0.779, color="black", linestyle=":", label="BM25 floor R@10")
+        ax.set_yticks([n + width / 2 for n in range(len(names))], names, fontsize=7)
+        ax.set_xlim(0, 1)
+        ax.legend(fontsize=7)
+        ax.set_title("LongMemEval S, turn-level recall")
+        fig.tight_layout()
+        fig.savefig(out / "quality.png", dpi=120)
+        plt.close(fig)
+        lines += ["", "![quality](quality.png)"]
+    return lines
+
+
+def _commands(results: dict[str, Any]) -> dict[str, list[str]]:
+    """Each command that made part of the results, with the stages it measured."""
+    made: dict[str, list[str]] = {}
+    for stage in STAGES:
+        if stage in results:
+            made.setdefault(results["commands"].get(stage, results["command"]), []).append(stage)
+    return made
+
+
+def write(out: Path, results: dict[str, Any]) -> list[str]:
+    """Write results.json, the plots and REPORT.md from what has been measured so far; return the report."""
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    made = "; ".join(f"`{command}` ({', '.join(stages)})" for command, stages in _commands(results).items())
+    lines = ["# memfuse-memory benchmarks", "", f"Last run {results['when']}; {results['machine']}; made by {made}", ""]
+    if "latency" in results:
+        lines += [*_latency_section(results["latency"]), ""]
+    if "latency_by_store" in results:
+        lines += [*message_stores.section(results["latency_by_store"]), ""]
+    if "throughput" in results:
+        t = results["throughput"]
+        lines += [
+            "## Ingest throughput",
+            "",
+            f"{t['rounds']} rounds (user + assistant) through add and flush_all: {t['memfuse_rounds_per_s']} rounds/s; "
+            f"raw MiniLM on the same chunk texts at batch {t['batch_size']}: {t['raw_embedding_rounds_per_s']} /s; "
+            f"ratio {t['ratio']} (target >= 0.85).",
+            "",
+        ]
+    if "quality" in results:
+        lines += [*_quality_section(results["quality"]), ""]
+    if "fusion" in results:
+        lines += [*_fusion_section(results["fusion"]), ""]
+    if "peers" in results:
+        lines += [*compare.section(results["peers"]), *compare.plot(results["peers"], out), ""]
+    if "startup" in results:
+        lines += [*startup.section(results["startup"]), ""]
+    if "runtimes" in results:
+        lines += [*runtimes.section(results["runtimes"]), ""]
+    if "store" in results:
+        lines += [*store.section(results["store"]), ""]
+    if "http" in results:
+        lines += [*http.section(results["http"]), ""]
+    if "keywords" in results:
+        lines += [*keywords.section(results["keywords"]), ""]
+    lines += _plots(out, results.get("latency"), results.get("quality"))
+    (out / "REPORT.md").write_text("\n".join(lines) + "\n")
+    return lines
