@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 from memfuse_memory.server.auth import Principal, authenticate, presented_key
 from memfuse_memory.server.errors import NotFoundError
@@ -59,5 +59,8 @@ async def gateway(request: Request) -> Gateway:
     return found
 
 
-async def caller(request: Request, gw: Gateway = Depends(gateway)) -> Principal:  # noqa: B008
+async def caller(request: Request) -> Principal:
+    """The caller of this request (401 without a valid key when keys are required); no sub-dependency, so
+    resolving it costs one call."""
+    gw: Gateway = request.app.state.gateway
     return authenticate(presented_key(request), gw.settings, gw.registry)

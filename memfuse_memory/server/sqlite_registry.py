@@ -1,4 +1,11 @@
-"""The registry in one SQLite file (WAL) in the data directory, beside the message store."""
+"""The registry in one SQLite file (WAL) in the data directory, beside the message store.
+
+The records every request looks up by id (its session, its user, its agent, its key) are kept in memory:
+a write through this registry empties that cache, and so does a write by any other connection to the
+same file (another ``serve`` process over the data directory), seen through SQLite's ``PRAGMA
+data_version`` before every cached read. A revoked key or a deleted session is refused by every process
+on its next request; no request opens the file or reads a table for a record it has already seen.
+"""
 
 from __future__ import annotations
 
@@ -44,6 +51,9 @@ CREATE TABLE IF NOT EXISTS message_updates (message_id TEXT PRIMARY KEY, updated
 
 T = TypeVar("T")
 
+CACHE_MAX_RECORDS = 100_000
+"""More cached records than this and the cache starts over (it only ever holds records that exist)."""
+
 
 def now() -> str:
     """The current UTC time as replies show it."""
@@ -68,10 +78,18 @@ class SQLiteRegistry:
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the server registry {path}: {exc}") from exc
         self._lock = threading.Lock()
+        self._cache: dict[tuple[str, tuple[Any, ...]], Any] = {}
+        self._data_version = self._version()
+
+    def _version(self) -> int:
+        """SQLite's count of commits by other connections (any process) to this file, as this one sees it."""
+        row = self._conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            self._cache.clear()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -85,16 +103,42 @@ class SQLiteRegistry:
             except sqlite3.Error as exc:
                 raise StorageError(f"server registry: cannot {what}: {exc}") from exc
 
+    def _fetch(self, sql: str, args: Sequence[Any], make: Callable[..., T]) -> list[T]:
+        """Rows made into records; the caller holds the lock."""
+        try:
+            return [make(*row) for row in self._conn.execute(sql, tuple(args)).fetchall()]
+        except sqlite3.Error as exc:
+            raise StorageError(f"server registry: cannot read: {exc}") from exc
+
     def _rows(self, sql: str, args: Sequence[Any], make: Callable[..., T]) -> list[T]:
         with self._lock:
-            try:
-                return [make(*row) for row in self._conn.execute(sql, tuple(args)).fetchall()]
-            except sqlite3.Error as exc:
-                raise StorageError(f"server registry: cannot read: {exc}") from exc
+            return self._fetch(sql, args, make)
 
     def _one(self, sql: str, args: Sequence[Any], make: Callable[..., T]) -> T | None:
         rows = self._rows(sql, args, make)
         return rows[0] if rows else None
+
+    def _cached(self, sql: str, args: tuple[Any, ...], make: Callable[..., T]) -> T | None:
+        """``_one`` answered from memory while nothing wrote to the file since; found records only."""
+        key = (sql, args)
+        with self._lock:
+            try:
+                version = self._version()
+            except sqlite3.Error as exc:
+                raise StorageError(f"server registry: cannot read: {exc}") from exc
+            if version != self._data_version:
+                self._cache.clear()
+                self._data_version = version
+            if key in self._cache:
+                found: T = self._cache[key]
+                return found
+            rows = self._fetch(sql, args, make)
+            if not rows:
+                return None
+            if len(self._cache) >= CACHE_MAX_RECORDS:
+                self._cache.clear()
+            self._cache[key] = rows[0]
+            return rows[0]
 
     def close(self) -> None:
         with self._lock:
@@ -130,7 +174,7 @@ class SQLiteRegistry:
         return self._create_named("users", UserRecord, name, description)
 
     def user(self, user_id: str) -> UserRecord | None:
-        return self._one("SELECT * FROM users WHERE id = ?", (user_id,), UserRecord)
+        return self._cached("SELECT * FROM users WHERE id = ?", (user_id,), UserRecord)
 
     def user_by_name(self, name: str) -> UserRecord | None:
         return self._one("SELECT * FROM users WHERE name = ?", (name,), UserRecord)
@@ -148,7 +192,7 @@ class SQLiteRegistry:
         return self._create_named("agents", AgentRecord, name, description)
 
     def agent(self, agent_id: str) -> AgentRecord | None:
-        return self._one("SELECT * FROM agents WHERE id = ?", (agent_id,), AgentRecord)
+        return self._cached("SELECT * FROM agents WHERE id = ?", (agent_id,), AgentRecord)
 
     def agent_by_name(self, name: str) -> AgentRecord | None:
         return self._one("SELECT * FROM agents WHERE name = ?", (name,), AgentRecord)
@@ -176,7 +220,7 @@ class SQLiteRegistry:
         return SessionRecord(record_id, name, user_id, agent_id, stamp, stamp)
 
     def session(self, session_id: str) -> SessionRecord | None:
-        return self._one(f"{self._SESSION} WHERE id = ?", (session_id,), SessionRecord)
+        return self._cached(f"{self._SESSION} WHERE id = ?", (session_id,), SessionRecord)
 
     def session_by_name(self, name: str, user_id: str | None) -> SessionRecord | None:
         if user_id is None:
@@ -233,7 +277,7 @@ class SQLiteRegistry:
         return ApiKeyRecord(key_id, user_id, name, prefix, permissions, stamp, expires_at, None)
 
     def key_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
-        return self._one(f"{self._KEY} WHERE key_hash = ?", (key_hash,), self._key)
+        return self._cached(f"{self._KEY} WHERE key_hash = ?", (key_hash,), self._key)
 
     def keys(self, user_id: str) -> list[ApiKeyRecord]:
         return self._rows(f"{self._KEY} WHERE user_id = ? ORDER BY created_at", (user_id,), self._key)
