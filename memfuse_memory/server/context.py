@@ -30,9 +30,10 @@ class Gateway:
             raise NotFoundError(f"no user with id {user_id!r}", field="user_id")
         return record
 
-    def agent(self, agent_id: str) -> AgentRecord:
+    def agent(self, agent_id: str, caller: Principal) -> AgentRecord:
+        """The agent, 404 also when it belongs to another user (so its id tells that user's key nothing)."""
         record = self.registry.agent(agent_id)
-        if record is None:
+        if record is None or not record.visible_to(caller.scope):
             raise NotFoundError(f"no agent with id {agent_id!r}", field="agent_id")
         return record
 

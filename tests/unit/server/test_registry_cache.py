@@ -13,7 +13,7 @@ def test_a_write_by_another_process_is_seen_on_the_next_read(tmp_path: Path) -> 
     first, second = SQLiteRegistry(path), SQLiteRegistry(path)
     try:
         user = first.create_user("alice", None)
-        agent = first.create_agent("bot", None)
+        agent = first.create_agent("bot", None, None)
         session = first.create_session(user.id, agent.id, "chat")
         key = first.create_key(user.id, "h" * 64, "mfk_abcd", "k", None, None)
         assert first.key_by_hash("h" * 64) == key and first.session(session.id) == session  # now cached
