@@ -32,6 +32,8 @@ from memfuse_memory.service import BufferService
 SUBJECTS = ["my garden", "the new job", "a trip to Kyoto", "our dog Rex", "the piano lessons", "a tax question"]
 
 Operation = Callable[[int, int], Awaitable[list[str]]]
+WARM_UP_SECONDS = 2.0
+"""One client's load, unmeasured, before the one-client runs: the server is a fresh process (cold caches)."""
 Post = Callable[[str, dict[str, Any]], Awaitable[tuple[int, Any]]]
 """POST a JSON body to a path; the status and the decoded JSON answer."""
 
@@ -194,18 +196,20 @@ async def _through(send: Post, clients: int, seconds: float, every: int, tag: st
 
 
 def measure(
-    embedder: Embedder, *, clients: int = 32, seconds: float = 20.0, query_every: int = 5, alone_seconds: float = 3.0
+    embedder: Embedder, *, clients: int = 32, seconds: float = 20.0, query_every: int = 5, alone_seconds: float = 5.0
 ) -> dict[str, Any]:
     """In process first (its model is loaded here), then over HTTP against a server subprocess; each with
     ``clients`` at once and, for the per-request overhead without queueing, with one client alone."""
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         root = Path(tmp)
+        asyncio.run(_in_process(embedder, root / "alone", 1, WARM_UP_SECONDS, query_every))  # same warm-up as HTTP
         alone_base = asyncio.run(_in_process(embedder, root / "alone", 1, alone_seconds, query_every))
         alone_asgi = asyncio.run(_over_asgi(embedder, root / "asgi", alone_seconds, query_every))
         baseline = asyncio.run(_in_process(embedder, root / "inprocess", clients, seconds, query_every))
         server = ServerProcess(root / "server").start()
         try:
+            asyncio.run(_over_http(server.base_url, 1, WARM_UP_SECONDS, query_every, "warm-up"))  # a fresh process
             alone_http = asyncio.run(_over_http(server.base_url, 1, alone_seconds, query_every, "alone"))
             alone_httpx = asyncio.run(_over_httpx(server.base_url, alone_seconds, query_every))
             http = asyncio.run(_over_http(server.base_url, clients, seconds, query_every, "load"))
@@ -256,8 +260,8 @@ def section(result: dict[str, Any]) -> list[str]:
         f"`memfuse-memory serve` on 127.0.0.1 (every {result['query_every']}th operation a session query, the rest "
         "adds of one user+assistant round); the in-process baseline runs the same operations through "
         "`BufferService` in the same run. Real MiniLM, embedded Chroma; client and server share the 2 cores. "
-        "With every client busy, p50 is mostly queueing (clients / throughput); the one-client rows show the "
-        "cost of the HTTP hop itself.",
+        "With every client busy, p50 is mostly queueing (clients / throughput); the one-client rows (after "
+        f"{WARM_UP_SECONDS:g} s of unmeasured warm-up on each side) show the cost of the HTTP hop itself.",
         "",
         "| operation | HTTP ops/s | HTTP p50 / p99 ms | in-process ops/s | in-process p50 / p99 ms | p50 overhead ms |",
         "| --- | --- | --- | --- | --- | --- |",
