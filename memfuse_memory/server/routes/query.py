@@ -50,7 +50,11 @@ def _options(gw: Gateway, body: SearchBody, user_id: str) -> dict[str, Any]:
 
 
 def _answer(gw: Gateway, user_id: str, hits: list[dict[str, Any]], asked_session: str | None) -> JSONResponse:
-    names = {s.id: s.name for s in gw.registry.sessions(user_id)}
+    names: dict[str, str] = {}
+    for session_id in {str(h.get("session_id")) for h in hits} - {KNOWLEDGE_SESSION}:
+        record = gw.registry.session(session_id)  # cached: no listing of every session of the user
+        if record is not None and record.user_id == user_id:
+            names[session_id] = record.name
     updated = gw.registry.updated_times([h["id"] for h in hits])
     results = [
         result_item({**h, "updated_at": updated.get(h["id"])}, session_names=names, asked_session=asked_session)

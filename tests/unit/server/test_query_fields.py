@@ -63,8 +63,9 @@ async def test_every_field_reaches_the_engine_on_both_routes(client: httpx.Async
 
 async def test_the_session_route_searches_that_session_only(client: httpx.AsyncClient) -> None:
     uid, sid, other_sid = await _filled(client)
-    everywhere = await _contents(client, f"{API}/users/{uid}/query", {"query": "hiking", "top_k": 10})
-    assert "I went hiking alone" in everywhere
+    reply = await client.post(f"{API}/users/{uid}/query", json={"query": "hiking", "top_k": 10})
+    names = {r["content"]: r["metadata"]["session_name"] for r in assert_envelope(reply, 200)["data"]["results"]}
+    assert names["I went hiking alone"] == "other" and names["I went hiking with Ana"].startswith("alice-bot-")
     reply = await client.post(f"{API}/sessions/{sid}/query", json={"query": "hiking", "top_k": 10})
     results = assert_envelope(reply, 200)["data"]["results"]
     assert results and "I went hiking alone" not in [r["content"] for r in results]
