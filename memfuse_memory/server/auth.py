@@ -1,17 +1,21 @@
 """API keys: who is calling, and whether they may touch a user's data.
 
 A request carries ``Authorization: Bearer <key>`` (or ``X-API-Key``). The admin key may do anything;
-a per-user key reads and writes only its own user (403 otherwise). Without a key the request is
-open when ``require_api_key`` is off, refused with 401 when it is on. Keys are stored as SHA-256
-hashes and shown once, when created.
+a per-user key reaches only its own user (403 otherwise), and only as far as its ``permissions`` go:
+``read`` (every GET, reading messages and knowledge by id, the queries) and ``write`` (adding,
+changing and deleting anything, and managing the user's keys). A key created without ``permissions``
+has both. Without a key the request is open when ``require_api_key`` is off, refused with 401 when it
+is on. Keys are stored as SHA-256 hashes and shown once, when created.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import Request
 
@@ -20,6 +24,18 @@ from memfuse_memory.server.registry import Registry
 from memfuse_memory.server.settings import ServerSettings, hash_key
 
 KEY_PREFIX = "mfk_"
+READ, WRITE = "read", "write"
+PERMISSIONS = (READ, WRITE)
+"""Everything a key may be granted; ``permissions: {"read": true}`` makes a read-only key."""
+ALL = frozenset(PERMISSIONS)
+
+
+def granted(permissions: Mapping[str, Any] | None) -> frozenset[str]:
+    """The permissions a stored key holds: all of them when it was created without any, else those set to
+    true (a value that is not ``true`` grants nothing)."""
+    if permissions is None:
+        return ALL
+    return frozenset(name for name in PERMISSIONS if permissions.get(name) is True)
 
 
 def new_key() -> str:
@@ -29,18 +45,33 @@ def new_key() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller: ``admin``, ``user`` (bound to ``user_id``) or ``open`` (no key, keys not required)."""
+    """The caller: ``admin``, ``user`` (bound to ``user_id``, holding ``permissions``) or ``open`` (no key,
+    keys not required)."""
 
     kind: str
     user_id: str | None = None
+    permissions: frozenset[str] = ALL
 
     @property
     def full_access(self) -> bool:
         return self.kind in ("admin", "open")
 
+    @property
+    def scope(self) -> str | None:
+        """The one user this caller is bound to; None when it may reach every user."""
+        return None if self.full_access else self.user_id
+
     def require_admin(self, what: str) -> None:
         if not self.full_access:
             raise ForbiddenError(f"{what} needs the admin key")
+
+    def require(self, permission: str) -> None:
+        """403 naming the missing permission unless the caller holds it."""
+        if permission not in self.permissions:
+            held = ", ".join(sorted(self.permissions)) or "none"
+            raise ForbiddenError(
+                f"this API key lacks the {permission!r} permission (it holds: {held})", field="permissions"
+            )
 
     def require_user(self, user_id: str) -> None:
         """403 unless the caller may touch ``user_id``'s data."""
@@ -79,4 +110,4 @@ def authenticate(key: str | None, settings: ServerSettings, registry: Registry) 
     record = registry.key_by_hash(digest)
     if record is None or record.revoked_at is not None or _expired(record.expires_at):
         raise UnauthorizedError("unknown, revoked or expired API key")
-    return Principal("user", record.user_id)
+    return Principal("user", record.user_id, granted(record.permissions))

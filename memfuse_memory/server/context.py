@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 from memfuse_memory.server.auth import Principal, authenticate, presented_key
 from memfuse_memory.server.errors import NotFoundError
@@ -30,9 +30,10 @@ class Gateway:
             raise NotFoundError(f"no user with id {user_id!r}", field="user_id")
         return record
 
-    def agent(self, agent_id: str) -> AgentRecord:
+    def agent(self, agent_id: str, caller: Principal) -> AgentRecord:
+        """The agent, 404 also when it belongs to another user (so its id tells that user's key nothing)."""
         record = self.registry.agent(agent_id)
-        if record is None:
+        if record is None or not record.visible_to(caller.scope):
             raise NotFoundError(f"no agent with id {agent_id!r}", field="agent_id")
         return record
 
@@ -59,5 +60,8 @@ async def gateway(request: Request) -> Gateway:
     return found
 
 
-async def caller(request: Request, gw: Gateway = Depends(gateway)) -> Principal:  # noqa: B008
+async def caller(request: Request) -> Principal:
+    """The caller of this request (401 without a valid key when keys are required); no sub-dependency, so
+    resolving it costs one call."""
+    gw: Gateway = request.app.state.gateway
     return authenticate(presented_key(request), gw.settings, gw.registry)

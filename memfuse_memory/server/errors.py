@@ -6,7 +6,7 @@
      └── ApiError                 an HTTP answer other than success (status, message, field)
           ├── BadRequestError     400: a query parameter or body value is rejected
           ├── UnauthorizedError   401: no key, or an unknown, revoked or expired key
-          ├── ForbiddenError      403: the key may not touch this user (or needs the admin key)
+          ├── ForbiddenError      403: the key may not touch this user, lacks a permission, or needs the admin key
           ├── NotFoundError       404: no user, agent, session, message or knowledge item with this id/name
           └── ConflictError       409: the name is already taken
 """

@@ -23,7 +23,27 @@ class NamedRecord:
 
 
 UserRecord = NamedRecord
-AgentRecord = NamedRecord
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """An agent: an id, a name and a description, and the user it belongs to (``user_id``), or None for a
+    shared agent (made by the admin key, or on a server without keys). A per-user key sees its own
+    user's agents and the shared ones, nothing else: agent names are no oracle across users."""
+
+    id: str
+    name: str
+    description: str | None
+    created_at: str
+    updated_at: str
+    user_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def visible_to(self, user_id: str | None) -> bool:
+        """Whether a caller bound to ``user_id`` (None: the admin or an open server) may see the agent."""
+        return user_id is None or self.user_id is None or self.user_id == user_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +77,9 @@ class ApiKeyRecord:
 
 
 class Registry(Protocol):
-    """Storage of the gateway's own records. Name clashes raise ``ConflictError``; a missing id gives None."""
+    """Storage of the gateway's own records. Name clashes raise ``ConflictError``; a missing id gives None.
+    Agent lookups by name and listings take the caller's ``user_id`` (None: every agent) and see only
+    what :meth:`AgentRecord.visible_to` allows, the user's own agents first."""
 
     def create_user(self, name: str, description: str | None) -> UserRecord: ...
     def user(self, user_id: str) -> UserRecord | None: ...
@@ -66,10 +88,10 @@ class Registry(Protocol):
     def update_user(self, user_id: str, name: str | None, description: str | None) -> UserRecord | None: ...
     def delete_user(self, user_id: str) -> bool: ...
 
-    def create_agent(self, name: str, description: str | None) -> AgentRecord: ...
+    def create_agent(self, name: str, description: str | None, user_id: str | None) -> AgentRecord: ...
     def agent(self, agent_id: str) -> AgentRecord | None: ...
-    def agent_by_name(self, name: str) -> AgentRecord | None: ...
-    def agents(self) -> list[AgentRecord]: ...
+    def agent_by_name(self, name: str, user_id: str | None) -> AgentRecord | None: ...
+    def agents(self, user_id: str | None) -> list[AgentRecord]: ...
     def update_agent(self, agent_id: str, name: str | None, description: str | None) -> AgentRecord | None: ...
     def delete_agent(self, agent_id: str) -> bool: ...
 

@@ -41,6 +41,8 @@ def serve(config: MemFuseConfig, settings: ServerSettings, *, log_level: str = "
         timeout_keep_alive=int(settings.keep_alive_seconds),
         server_header=False,
         lifespan="on",
+        loop="auto",  # uvloop and httptools (the server extra) when installed, else asyncio and h11
+        http="auto",
     )
     server = _Server(uvicorn_config)
     try:

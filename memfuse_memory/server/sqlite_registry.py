@@ -1,4 +1,11 @@
-"""The registry in one SQLite file (WAL) in the data directory, beside the message store."""
+"""The registry in one SQLite file (WAL) in the data directory, beside the message store.
+
+The records every request looks up by id (its session, its user, its agent, its key) are kept in memory:
+a write through this registry empties that cache, and so does a write by any other connection to the
+same file (another ``serve`` process over the data directory), seen through SQLite's ``PRAGMA
+data_version`` before every cached read. A revoked key or a deleted session is refused by every process
+on its next request; no request opens the file or reads a table for a record it has already seen.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +29,10 @@ CREATE TABLE IF NOT EXISTS users (
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS agents (
-    id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, description TEXT,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    UNIQUE (owner, name)
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, name TEXT NOT NULL,
@@ -42,7 +51,24 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE TABLE IF NOT EXISTS message_updates (message_id TEXT PRIMARY KEY, updated_at TEXT NOT NULL);
 """
 
+_SHARED_AGENTS = """
+ALTER TABLE agents RENAME TO agents_global;
+CREATE TABLE agents (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    UNIQUE (owner, name)
+);
+INSERT INTO agents (id, name, description, created_at, updated_at)
+    SELECT id, name, description, created_at, updated_at FROM agents_global;
+DROP TABLE agents_global;
+"""
+"""A registry of the first release: its agents had globally unique names; they become shared agents."""
+
 T = TypeVar("T")
+
+CACHE_MAX_RECORDS = 100_000
+"""More cached records than this and the cache starts over (it only ever holds records that exist)."""
 
 
 def now() -> str:
@@ -65,13 +91,34 @@ class SQLiteRegistry:
             self._conn.execute(f"PRAGMA synchronous={synchronous}")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(_SCHEMA)
+            self._migrate()
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the server registry {path}: {exc}") from exc
         self._lock = threading.Lock()
+        self._cache: dict[tuple[str, tuple[Any, ...]], Any] = {}
+        self._data_version = self._version()
+
+    def _migrate(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(agents)")}
+            if "owner" not in columns:
+                for statement in filter(str.strip, _SHARED_AGENTS.split(";")):
+                    self._conn.execute(statement)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    def _version(self) -> int:
+        """SQLite's count of commits by other connections (any process) to this file, as this one sees it."""
+        row = self._conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
         with self._lock:
+            self._cache.clear()
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -85,22 +132,48 @@ class SQLiteRegistry:
             except sqlite3.Error as exc:
                 raise StorageError(f"server registry: cannot {what}: {exc}") from exc
 
+    def _fetch(self, sql: str, args: Sequence[Any], make: Callable[..., T]) -> list[T]:
+        """Rows made into records; the caller holds the lock."""
+        try:
+            return [make(*row) for row in self._conn.execute(sql, tuple(args)).fetchall()]
+        except sqlite3.Error as exc:
+            raise StorageError(f"server registry: cannot read: {exc}") from exc
+
     def _rows(self, sql: str, args: Sequence[Any], make: Callable[..., T]) -> list[T]:
         with self._lock:
-            try:
-                return [make(*row) for row in self._conn.execute(sql, tuple(args)).fetchall()]
-            except sqlite3.Error as exc:
-                raise StorageError(f"server registry: cannot read: {exc}") from exc
+            return self._fetch(sql, args, make)
 
     def _one(self, sql: str, args: Sequence[Any], make: Callable[..., T]) -> T | None:
         rows = self._rows(sql, args, make)
         return rows[0] if rows else None
 
+    def _cached(self, sql: str, args: tuple[Any, ...], make: Callable[..., T]) -> T | None:
+        """``_one`` answered from memory while nothing wrote to the file since; found records only."""
+        key = (sql, args)
+        with self._lock:
+            try:
+                version = self._version()
+            except sqlite3.Error as exc:
+                raise StorageError(f"server registry: cannot read: {exc}") from exc
+            if version != self._data_version:
+                self._cache.clear()
+                self._data_version = version
+            if key in self._cache:
+                found: T = self._cache[key]
+                return found
+            rows = self._fetch(sql, args, make)
+            if not rows:
+                return None
+            if len(self._cache) >= CACHE_MAX_RECORDS:
+                self._cache.clear()
+            self._cache[key] = rows[0]
+            return rows[0]
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
-    # -- users and agents: same shape, two tables --
+    # -- users and agents --
 
     def _create_named(self, table: str, make: Callable[..., T], name: str, description: str | None) -> T:
         record_id, stamp = _new_id(), now()
@@ -130,7 +203,7 @@ class SQLiteRegistry:
         return self._create_named("users", UserRecord, name, description)
 
     def user(self, user_id: str) -> UserRecord | None:
-        return self._one("SELECT * FROM users WHERE id = ?", (user_id,), UserRecord)
+        return self._cached("SELECT * FROM users WHERE id = ?", (user_id,), UserRecord)
 
     def user_by_name(self, name: str) -> UserRecord | None:
         return self._one("SELECT * FROM users WHERE name = ?", (name,), UserRecord)
@@ -142,22 +215,43 @@ class SQLiteRegistry:
         return self._update_named("users", UserRecord, user_id, name, description)
 
     def delete_user(self, user_id: str) -> bool:
-        return self._delete("users", user_id)
+        """The user, its sessions and keys (cascade) and its own agents."""
+        with self._tx("delete a user") as conn:
+            conn.execute("DELETE FROM agents WHERE owner = ?", (user_id,))
+            return conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
 
-    def create_agent(self, name: str, description: str | None) -> AgentRecord:
-        return self._create_named("agents", AgentRecord, name, description)
+    _AGENT = "SELECT id, name, description, created_at, updated_at, NULLIF(owner, '') FROM agents"
+
+    def create_agent(self, name: str, description: str | None, user_id: str | None) -> AgentRecord:
+        record_id, stamp = _new_id(), now()
+        with self._tx(f"create agent named {name!r}") as conn:
+            conn.execute(
+                "INSERT INTO agents (id, name, description, created_at, updated_at, owner) VALUES (?, ?, ?, ?, ?, ?)",
+                (record_id, name, description, stamp, stamp, user_id or ""),
+            )
+        return AgentRecord(record_id, name, description, stamp, stamp, user_id)
 
     def agent(self, agent_id: str) -> AgentRecord | None:
-        return self._one("SELECT * FROM agents WHERE id = ?", (agent_id,), AgentRecord)
+        return self._cached(f"{self._AGENT} WHERE id = ?", (agent_id,), AgentRecord)
 
-    def agent_by_name(self, name: str) -> AgentRecord | None:
-        return self._one("SELECT * FROM agents WHERE name = ?", (name,), AgentRecord)
+    def agent_by_name(self, name: str, user_id: str | None) -> AgentRecord | None:
+        if user_id is None:
+            return self._one(f"{self._AGENT} WHERE name = ? ORDER BY owner != '', created_at", (name,), AgentRecord)
+        sql = f"{self._AGENT} WHERE name = ? AND owner IN (?, '') ORDER BY owner = ''"
+        return self._one(sql, (name, user_id), AgentRecord)
 
-    def agents(self) -> list[AgentRecord]:
-        return self._rows("SELECT * FROM agents ORDER BY created_at, id", (), AgentRecord)
+    def agents(self, user_id: str | None) -> list[AgentRecord]:
+        sql = f"{self._AGENT} WHERE ? IS NULL OR owner IN (?, '') ORDER BY created_at, id"
+        return self._rows(sql, (user_id, user_id), AgentRecord)
 
     def update_agent(self, agent_id: str, name: str | None, description: str | None) -> AgentRecord | None:
-        return self._update_named("agents", AgentRecord, agent_id, name, description)
+        with self._tx(f"rename agent to {name!r}") as conn:
+            conn.execute(
+                "UPDATE agents SET name = COALESCE(?, name), description = COALESCE(?, description), "
+                "updated_at = ? WHERE id = ?",
+                (name, description, now(), agent_id),
+            )
+        return self.agent(agent_id)
 
     def delete_agent(self, agent_id: str) -> bool:
         return self._delete("agents", agent_id)
@@ -176,7 +270,7 @@ class SQLiteRegistry:
         return SessionRecord(record_id, name, user_id, agent_id, stamp, stamp)
 
     def session(self, session_id: str) -> SessionRecord | None:
-        return self._one(f"{self._SESSION} WHERE id = ?", (session_id,), SessionRecord)
+        return self._cached(f"{self._SESSION} WHERE id = ?", (session_id,), SessionRecord)
 
     def session_by_name(self, name: str, user_id: str | None) -> SessionRecord | None:
         if user_id is None:
@@ -233,7 +327,7 @@ class SQLiteRegistry:
         return ApiKeyRecord(key_id, user_id, name, prefix, permissions, stamp, expires_at, None)
 
     def key_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
-        return self._one(f"{self._KEY} WHERE key_hash = ?", (key_hash,), self._key)
+        return self._cached(f"{self._KEY} WHERE key_hash = ?", (key_hash,), self._key)
 
     def keys(self, user_id: str) -> list[ApiKeyRecord]:
         return self._rows(f"{self._KEY} WHERE user_id = ? ORDER BY created_at", (user_id,), self._key)

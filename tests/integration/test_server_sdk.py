@@ -137,6 +137,25 @@ def test_two_users_with_keys_cannot_see_each_other(keyed_server: ServerProcess) 
         MemFuse(base_url=base).init(user="carol")
 
 
+def test_a_read_only_key_inits_reads_and_queries_but_cannot_write(keyed_server: ServerProcess) -> None:
+    base = keyed_server.base_url
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    with httpx.Client(base_url=base) as http:
+        uid = http.post("/api/v1/users", json={"name": "erin-ro"}, headers=admin).json()["data"]["user"]["id"]
+        full = http.post(f"/api/v1/users/{uid}/api-keys", json={}, headers=admin).json()["data"]["key"]
+        body = {"permissions": {"read": True}}
+        reader = http.post(f"/api/v1/users/{uid}/api-keys", json=body, headers=admin).json()["data"]["key"]
+    writer = MemFuse(base_url=base, api_key=full).init(user="erin-ro", agent="helper", session="notes")
+    writer.add([{"role": "user", "content": "the spare key is under the blue pot"}])
+    memory = MemFuse(base_url=base, api_key=reader).init(user="erin-ro", agent="helper", session="notes")
+    assert (memory.user_id, memory.agent_id, memory.session_id) == (writer.user_id, writer.agent_id, writer.session_id)
+    assert [m["content"] for m in memory.list_messages()["data"]["messages"]] == ["the spare key is under the blue pot"]
+    assert "blue pot" in memory.query_session("where is the spare key?")["data"]["results"][0]["content"]
+    with pytest.raises(MemFuseHTTPError, match="write"):
+        memory.add([{"role": "user", "content": "overwritten"}])
+    assert len(writer.list_messages()["data"]["messages"]) == 1
+
+
 def test_docs_page_works_offline(server: ServerProcess) -> None:
     with httpx.Client(base_url=server.base_url) as http:
         page = http.get("/docs")

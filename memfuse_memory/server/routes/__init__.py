@@ -11,9 +11,10 @@ PREFIX = "/api/v1"
 
 def include_routes(app: FastAPI) -> None:
     """Every route of the contract under ``/api/v1``, each resource's router included on the app itself
-    (one level of routers keeps route matching cheap)."""
+    (one level of routers keeps route matching cheap); routes are matched in order, so the ones every
+    chat turn calls (messages, query) come first."""
     routers: list[APIRouter] = [
-        m.router for m in (health, users, agents, sessions, messages, query, knowledge, api_keys)
+        m.router for m in (messages, query, health, users, agents, sessions, knowledge, api_keys)
     ]
     for router in routers:
         app.include_router(router, prefix=PREFIX)

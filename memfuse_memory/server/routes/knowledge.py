@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from memfuse_memory.server.auth import Principal
+from memfuse_memory.server.auth import READ, WRITE, Principal
 from memfuse_memory.server.context import Gateway, caller, gateway
 from memfuse_memory.server.envelope import ok
 from memfuse_memory.server.errors import BadRequestError
@@ -38,6 +38,7 @@ async def _all(gw: Gateway, user_id: str) -> dict[str, dict[str, Any]]:
 
 @router.get("")
 async def list_knowledge(user_id: str, gw: Gateway = GW, who: Principal = CALLER) -> JSONResponse:
+    who.require(READ)
     gw.user(user_id, who)
     items = list((await _all(gw, user_id)).values())
     updated = gw.registry.updated_times([m["id"] for m in items])
@@ -47,6 +48,7 @@ async def list_knowledge(user_id: str, gw: Gateway = GW, who: Principal = CALLER
 @router.post("", status_code=201)
 async def add_knowledge(user_id: str, body: KnowledgeBody, gw: Gateway = GW, who: Principal = CALLER) -> JSONResponse:
     """Store the items, all or nothing; each is its own round, so each is found on its own."""
+    who.require(WRITE)
     gw.user(user_id, who)
     rounds = [[_message(text)] for text in body.knowledge]
     reply = await gw.service.add_batch(rounds, KNOWLEDGE_SESSION, user_id=user_id)
@@ -57,6 +59,7 @@ async def add_knowledge(user_id: str, body: KnowledgeBody, gw: Gateway = GW, who
 async def read_knowledge(
     user_id: str, body: KnowledgeIdsBody, gw: Gateway = GW, who: Principal = CALLER
 ) -> JSONResponse:
+    who.require(READ)
     gw.user(user_id, who)
     found = await gw.stored(user_id, KNOWLEDGE_SESSION, body.knowledge_ids, "knowledge_ids")
     updated = gw.registry.updated_times(body.knowledge_ids)
@@ -69,6 +72,7 @@ async def update_knowledge(
 ) -> JSONResponse:
     if len(body.new_knowledge) != len(body.knowledge_ids):
         raise BadRequestError("new_knowledge must hold one item per knowledge id", field="new_knowledge")
+    who.require(WRITE)
     gw.user(user_id, who)
     await gw.stored(user_id, KNOWLEDGE_SESSION, body.knowledge_ids, "knowledge_ids")
     await gw.service.update_messages(body.knowledge_ids, [_message(t) for t in body.new_knowledge], user_id=user_id)
@@ -80,6 +84,7 @@ async def update_knowledge(
 async def delete_knowledge(
     user_id: str, body: KnowledgeIdsBody, gw: Gateway = GW, who: Principal = CALLER
 ) -> JSONResponse:
+    who.require(WRITE)
     gw.user(user_id, who)
     await gw.stored(user_id, KNOWLEDGE_SESSION, body.knowledge_ids, "knowledge_ids")
     await gw.service.delete_messages(body.knowledge_ids, user_id=user_id)

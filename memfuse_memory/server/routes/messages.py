@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 
-from memfuse_memory.server.auth import Principal
+from memfuse_memory.server.auth import READ, WRITE, Principal
 from memfuse_memory.server.context import Gateway, caller, gateway
 from memfuse_memory.server.envelope import ok
 from memfuse_memory.server.errors import BadRequestError
@@ -41,6 +41,7 @@ def _choice(value: str, field: str, allowed: tuple[str, ...]) -> str:
 @router.post("", status_code=201)
 async def add_messages(session_id: str, body: MessagesBody, gw: Gateway = GW, who: Principal = CALLER) -> JSONResponse:
     """Store the messages as one round; when this answers, they are durable."""
+    who.require(WRITE)
     session = gw.session(session_id, who)
     reply = await gw.service.add(body.messages, session.id, user_id=session.user_id, agent_id=session.agent_id)
     return ok({"message_ids": reply["data"]["message_ids"]}, "messages added", 201)
@@ -57,6 +58,7 @@ async def list_messages(
     who: Principal = CALLER,
 ) -> JSONResponse:
     """The latest ``limit`` messages (capped at ``server.max_list_limit``)."""
+    who.require(READ)
     count = min(_int(limit, "limit"), gw.settings.max_list_limit)
     _choice(sort_by, "sort_by", ("timestamp", "id"))
     _choice(order, "order", ("asc", "desc"))
@@ -87,6 +89,7 @@ async def list_messages(
 async def read_messages(
     session_id: str, body: MessageIdsBody, gw: Gateway = GW, who: Principal = CALLER
 ) -> JSONResponse:
+    who.require(READ)
     session = gw.session(session_id, who)
     found = await gw.stored(session.user_id, session.id, body.message_ids, "message_ids")
     updated = gw.registry.updated_times(body.message_ids)
@@ -98,6 +101,7 @@ async def update_messages(
     session_id: str, body: UpdateMessagesBody, gw: Gateway = GW, who: Principal = CALLER
 ) -> JSONResponse:
     """Replace messages in place (same ids and times), all or nothing; they are re-indexed."""
+    who.require(WRITE)
     if len(body.new_messages) != len(body.message_ids):
         raise BadRequestError("new_messages must hold one message per message id", field="new_messages")
     session = gw.session(session_id, who)
@@ -111,6 +115,7 @@ async def update_messages(
 async def delete_messages(
     session_id: str, body: MessageIdsBody, gw: Gateway = GW, who: Principal = CALLER
 ) -> JSONResponse:
+    who.require(WRITE)
     session = gw.session(session_id, who)
     await gw.stored(session.user_id, session.id, body.message_ids, "message_ids")
     await gw.service.delete_messages(body.message_ids, user_id=session.user_id)

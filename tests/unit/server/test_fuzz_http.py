@@ -42,6 +42,10 @@ FIELDS = [
     "expires_at",
     "permissions",
     "include_knowledge",
+    "min_score",
+    "reference_time",
+    "read",
+    "write",
 ]
 SEGMENTS = ["users", "agents", "sessions", "messages", "read", "query", "knowledge", "api-keys", "health", ""]
 
@@ -90,11 +94,20 @@ def test_random_requests_get_an_envelope_and_never_a_5xx(tmp_path: Path) -> None
         body = {"user_id": uid, "agent_id": aid, "name": "s"}
         sid = client.post("/api/v1/sessions", json=body, headers=admin).json()["data"]["session"]["id"]
         key = client.post(f"/api/v1/users/{uid}/api-keys", json={}, headers=admin).json()["data"]["key"]
+        read_only = {"permissions": {"read": True}}
+        reader = client.post(f"/api/v1/users/{uid}/api-keys", json=read_only, headers=admin).json()["data"]["key"]
         msg = {"messages": [{"role": "user", "content": "hello"}]}
         mid = client.post(f"/api/v1/sessions/{sid}/messages", json=msg, headers=admin).json()["data"]["message_ids"][0]
         ids = [uid, aid, sid, mid]
         headers = st.sampled_from(
-            [{}, admin, {"Authorization": f"Bearer {key}"}, {"Authorization": "Basic abc"}, {"X-API-Key": "nope"}]
+            [
+                {},
+                admin,
+                {"Authorization": f"Bearer {key}"},
+                {"X-API-Key": reader},
+                {"Authorization": "Basic abc"},
+                {"X-API-Key": "nope"},
+            ]
         )
 
         @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))

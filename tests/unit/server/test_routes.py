@@ -132,20 +132,6 @@ async def test_query_shape_scope_and_knowledge(client: httpx.AsyncClient) -> Non
     assert_envelope(await client.post(f"{API}/users/{uid}/query", json=foreign), 404)
 
 
-async def test_our_query_fields_pass_through(client: httpx.AsyncClient) -> None:
-    uid, _aid, sid = await setup_session(client)
-    msgs = [
-        {"role": "user", "content": "cat one", "metadata": {"topic": "a"}},
-        {"role": "user", "content": "cat two", "metadata": {"topic": "b"}},
-    ]
-    await client.post(f"{API}/sessions/{sid}/messages", json={"messages": msgs})
-    body = {"query": "cat", "metadata_filter": {"topic": "b"}, "sort_by": "timestamp", "order": "asc"}
-    results = assert_envelope(await client.post(f"{API}/users/{uid}/query", json=body), 200)["data"]["results"]
-    assert [r["content"] for r in results] == ["cat two"]
-    bad = assert_envelope(await client.post(f"{API}/users/{uid}/query", json={"query": "cat", "since": "nope"}), 400)
-    assert "since" in bad["message"]
-
-
 async def test_framework_errors_wear_the_envelope(client: httpx.AsyncClient) -> None:
     assert_envelope(await client.get("/nope"), 404)
     assert_envelope(await client.get(f"{API}/users/x/nothing"), 404)
