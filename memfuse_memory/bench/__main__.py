@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                     _sizes(args), cached, raw, repeat=args.repeat, config=_with_vectors(config, vectors)
                 ),
             )
-        results["latency"] = next(iter(by_store.values()))
+        results["latency"] = {**next(iter(by_store.values())), "vector store": args.vector_store}
         if args.message_store != "sqlite":
             results["latency_by_store"] = by_store
         report.write(args.out, results)
