@@ -3,6 +3,7 @@
 python -m memfuse_memory.bench all --sizes 1000,10000,100000      # the whole published report
 python -m memfuse_memory.bench latency --sizes 1000,10000,100000
 python -m memfuse_memory.bench latency --sizes 1000,10000 --message-store both   # SQLite and PostgreSQL side by side
+python -m memfuse_memory.bench latency --sizes 10000 --vector-store server  # Chroma in its own process (add p99)
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
 python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
 python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, joined to the report
@@ -20,10 +21,12 @@ import json
 import platform
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from memfuse_memory.bench import (
+    chroma_server,
     compare,
     http,
     keywords,
@@ -92,6 +95,15 @@ def _variants(
         with peers.running(lambda folder, v=variant: peers.Ours(folder, embedder, v)) as system:
             quality["variants"][name] = longmemeval.summarize(*longmemeval.evaluate(questions, system))
     return quality
+
+
+def _with_vectors(config: dict[str, Any] | None, vectors: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``config`` with the vector store settings of ``--vector-store`` (None: embedded, unchanged)."""
+    if vectors is None:
+        return config
+    config = dict(config or {})
+    config["storage"] = {**config.get("storage", {}), "vector_store": vectors}
+    return config
 
 
 def _kept(out: Path, measured: set[str]) -> dict[str, Any]:
@@ -173,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         help="message store(s) to measure",
     )
     parser.add_argument(
+        "--vector-store",
+        choices=["embedded", "server"],
+        default="embedded",
+        help="latency stage: Chroma embedded, or a private Chroma server (its writes then leave this process's GIL)",
+    )
+    parser.add_argument(
         "--pg-dsn", default="", help="PostgreSQL of --message-store postgres/both (default: a private one, pgserver)"
     )
     args = parser.parse_args(argv)
@@ -187,12 +205,19 @@ def main(argv: list[str] | None = None) -> int:
     cached = CachedEmbedder(raw, args.out / "cache" / "embeddings.sqlite3", "all-MiniLM-L6-v2")
     if args.what in ("all", "latency"):
         print(f"latency at {_sizes(args)} ...", flush=True)
-        by_store = message_stores.measure(
-            args.message_store,
-            args.pg_dsn,
-            lambda config: latency.measure(_sizes(args), cached, raw, repeat=args.repeat, config=config),
-        )
-        results["latency"] = next(iter(by_store.values()))
+        with ExitStack() as stack:
+            vectors = None
+            if args.vector_store == "server":
+                server = stack.enter_context(chroma_server.run_chroma_server(args.out / "chroma-server"))
+                vectors = server.config().model_dump()
+            by_store = message_stores.measure(
+                args.message_store,
+                args.pg_dsn,
+                lambda config: latency.measure(
+                    _sizes(args), cached, raw, repeat=args.repeat, config=_with_vectors(config, vectors)
+                ),
+            )
+        results["latency"] = {**next(iter(by_store.values())), "vector store": args.vector_store}
         if args.message_store != "sqlite":
             results["latency_by_store"] = by_store
         report.write(args.out, results)

@@ -13,10 +13,11 @@ STAGES = ("latency", "throughput", "quality", "fusion", "peers", "startup", "run
 
 
 def _latency_section(result: dict[str, Any]) -> list[str]:
+    chroma = "a Chroma server in its own process" if result.get("vector store") == "server" else "embedded Chroma"
     lines = [
         "## Seed latency table",
         "",
-        "Milliseconds, p50 / p95 / p99, real MiniLM and embedded Chroma on this machine.",
+        f"Milliseconds, p50 / p95 / p99, real MiniLM and {chroma} on this machine.",
         "",
     ]
     sizes = list(result["sizes"])

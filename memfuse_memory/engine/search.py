@@ -7,14 +7,18 @@ Every acknowledged message is in the keyword index (FTS5, same transaction as th
 a query embeds, in the same model call as its own text, the few buffered chunks in its scope
 that still have no vector (at most ``embed_pending_limit``) and keeps those vectors, so a message
 just acknowledged ranks by meaning as it will once stored. When the keyword index cannot answer,
-the query degrades to the vector rankings.
+the query degrades to the vector rankings. The keyword search runs on a small pool beside the
+query embedding and the vector searches: SQLite and ONNX Runtime both release the GIL while they work.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from memfuse_memory.buffer.query_buffer import QueryBuffer
 from memfuse_memory.buffer.write_buffer import WriteBuffer
@@ -29,6 +33,27 @@ from memfuse_memory.ranking.time_expressions import resolve
 from memfuse_memory.storage.base import MessageStoreProtocol
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BESIDE_THREADS = 2  # keyword searches running beside query embeddings at once; more queries run theirs inline
+_beside: ThreadPoolExecutor | None = None
+_beside_lock = threading.Lock()
+_beside_free = threading.Semaphore(BESIDE_THREADS)
+
+
+def beside(task: Callable[[], T]) -> Callable[[], T]:
+    """Start ``task`` on the process's small pool and return how to wait for its result; when every
+    pool thread is busy (many concurrent queries), ``task`` runs inline when its result is wanted,
+    so no query ever queues behind another's keyword search."""
+    global _beside
+    if not _beside_free.acquire(blocking=False):
+        return task
+    with _beside_lock:
+        if _beside is None:
+            _beside = ThreadPoolExecutor(max_workers=BESIDE_THREADS, thread_name_prefix="memfuse-keywords")
+    future = _beside.submit(task)
+    future.add_done_callback(lambda _: _beside_free.release())
+    return future.result
 
 
 def reply(data: dict[str, Any]) -> dict[str, Any]:
@@ -96,8 +121,11 @@ class QueryPath:
         """Rank, fuse, hydrate and assemble; the errors name the sources that could not answer."""
         pool = self._settings.candidate_pool * (4 if request.metadata_filter else 1)
         errors: list[str] = []
-        keyword = self._keywords(request, pool, errors)
-        vector = self._vectors(request, pool, errors)
+        vector_errors: list[str] = []
+        keywords = beside(lambda: self._keywords(request, pool, errors))
+        vector = self._vectors(request, pool, vector_errors)
+        keyword = keywords()
+        errors += vector_errors
         hits = fuse(
             keyword,
             vector,

@@ -10,20 +10,12 @@ PostgreSQL the session starts (``message_store_mode``).
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from memfuse_memory.bench.chroma_server import ChromaServer, run_chroma_server
 from memfuse_memory.bench.postgres_server import LocalPostgres, local_postgres
 from memfuse_memory.config import MemFuseConfig, VectorStoreConfig
 from memfuse_memory.engine import Engine
@@ -67,73 +59,11 @@ collect_ignore = (
     else []
 )
 
-SERVER_START_TIMEOUT_SECONDS = 60.0
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
-
-
-@dataclass(frozen=True, slots=True)
-class ChromaServer:
-    """A running ``chroma run`` server on the loopback interface."""
-
-    host: str
-    port: int
-    path: Path
-    process: subprocess.Popen[bytes]
-
-    def config(self) -> VectorStoreConfig:
-        return VectorStoreConfig(mode="server", host=self.host, port=self.port)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _heartbeat(host: str, port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://{host}:{port}/api/v2/heartbeat", timeout=1.0) as reply:
-            return reply.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@contextmanager
-def run_chroma_server(path: Path, timeout: float = SERVER_START_TIMEOUT_SECONDS) -> Iterator[ChromaServer]:
-    """Start ``chroma run`` (the executable next to this Python) on a free port, wait for its
-    heartbeat, yield it, and stop it."""
-    executable = Path(sys.executable).with_name("chroma")
-    assert executable.is_file(), f"no chroma executable at {executable}"
-    path.mkdir(parents=True, exist_ok=True)
-    host, port = "127.0.0.1", _free_port()
-    log_path = path / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(executable), "run", "--path", str(path / "db"), "--host", host, "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + timeout
-        while not _heartbeat(host, port):
-            if process.poll() is not None:
-                raise RuntimeError(f"chroma server exited with {process.returncode}: {log_path.read_text()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no chroma server heartbeat within {timeout} s: {log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        yield ChromaServer(host, port, path, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,16 @@ def test_latency_smoke(tmp_path: Path) -> None:
     assert (tmp_path / "latency.png").stat().st_size > 1000
 
 
+def test_latency_on_a_chroma_server_smoke(tmp_path: Path) -> None:
+    results = run(tmp_path, "latency", "--sizes", "30", "--repeat", "3", "--vector-store", "server")
+    assert results["latency"]["sizes"]["30"]["stored messages"] >= 30
+    assert results["latency"]["sizes"]["30"]["flush"]["count"] > 0
+    assert "real MiniLM and a Chroma server in its own process" in (tmp_path / "REPORT.md").read_text()
+    server = tmp_path / "chroma-server"
+    assert "Frontend server listening" in (server / "server.log").read_text()
+    assert (server / "db" / "chroma.sqlite3").stat().st_size > 0  # the vectors went to the server
+
+
 def test_throughput_smoke(tmp_path: Path) -> None:
     results = run(tmp_path, "throughput", "--rounds", "12")
     assert results["throughput"]["memfuse_rounds_per_s"] > 0 and results["throughput"]["ratio"] > 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +75,25 @@ def test_the_pending_limit_bounds_what_one_query_embeds(make: Callable[..., Quer
     none.add("r1", "note")
     results, _ = none.queries.search(query_request("note"))
     assert none.embedder.texts == 1 and results[0]["retrieval"]["methods"] == ["keyword"]
+
+
+def test_the_keyword_search_runs_beside_the_query_embedding(make: Callable[..., QueryRig]) -> None:
+    path = make()
+    path.add("r1", "my kitten Miso sleeps all day")
+    threads: dict[str, str] = {}
+    search, embed = path.store.keyword_search, path.embedder.embed
+
+    def keyword_search(*args: Any, **kwargs: Any) -> dict[str, float]:
+        threads["keywords"] = threading.current_thread().name
+        return search(*args, **kwargs)
+
+    def embedding(texts: Any) -> Any:
+        threads["embedding"] = threading.current_thread().name
+        return embed(texts)
+
+    path.store.keyword_search = keyword_search  # type: ignore[method-assign]
+    path.embedder.embed = embedding  # type: ignore[method-assign]
+    results, errors = path.queries.search(query_request("kitten", user="alice"))
+    assert errors == [] and [r["round_id"] for r in results] == ["r1"]
+    assert results[0]["retrieval"]["methods"] == ["keyword", "vector"]
+    assert threads["keywords"].startswith("memfuse-keywords") and threads["embedding"] != threads["keywords"]
