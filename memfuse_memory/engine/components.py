@@ -106,12 +106,16 @@ def open_store(config: MemFuseConfig, data_dir: Path) -> MessageStoreProtocol:
     )
 
 
-def open_kv(config: MemFuseConfig, data_dir: Path, store: MessageStoreProtocol) -> KVStore:
-    """The key-value table in the message store's database: the PostgreSQL schema, or the SQLite file."""
+def open_kv(config: MemFuseConfig, data_dir: Path, store: MessageStoreProtocol, vectors: VectorStore) -> KVStore:
+    """The key-value table in the message store's database: the PostgreSQL schema (into which the
+    items of the data dir's SQLite file, if any, move once), or the SQLite file."""
     if config.storage.message_store.backend == "postgres":
+        from memfuse_memory.storage.kv_migrate import move_from_file
         from memfuse_memory.storage.postgres.kv import PgKV
 
-        return KVStore(PgKV(store))  # type: ignore[arg-type]  # a PostgresMessageStore: its pool and schema
+        kv = KVStore(PgKV(store))  # type: ignore[arg-type]  # a PostgresMessageStore: its pool and schema
+        move_from_file(data_dir / FILE_NAME, kv, store.store_id, getattr(vectors, "copy_item_vectors", None))
+        return kv
     return KVStore(
         SqliteKV(
             data_dir / FILE_NAME,
@@ -138,7 +142,7 @@ def open_components(
             embedder = load_embedder(config)
         if vector_store is None:
             vector_store = ChromaVectorStore(config.storage.vector_store, data_dir, store_id=store.store_id)
-        kv = open_kv(config, data_dir, store)
+        kv = open_kv(config, data_dir, store, vector_store)
     except BaseException:
         store.close()
         raise

@@ -124,15 +124,18 @@ class KVStore:
         rows = self._read(f"SELECT {self._columns} FROM {_ITEMS} WHERE {_KEY} AND {_LIVE}", (*address, now_us))
         return _row(rows[0]) if rows else None
 
-    def apply(self, writes: Sequence[KVWrite], *, now_us: int, track_vectors: bool = True) -> dict[Address, int]:
-        """Commit puts and deletes in one transaction; returns the vector counts the writes replaced.
+    def apply(
+        self, writes: Sequence[KVWrite], *, now_us: int, track_vectors: bool = True
+    ) -> dict[tuple[str, str, str, str], int]:
+        """Commit puts and deletes in one transaction; returns the vector counts the writes replaced,
+        by stored address (namespace as its text).
 
         Each write is one statement on the primary key (a put also reads the replaced vector count
         when ``track_vectors``). A replaced item keeps its ``created_us``; an expired item that is
         put again starts afresh. Writes run in address order, so concurrent transactions take
         their row locks in one order (PostgreSQL) and never deadlock.
         """
-        replaced: dict[Address, int] = {}
+        replaced: dict[tuple[str, str, str, str], int] = {}
         if not writes:
             return replaced
         ordered = sorted(writes, key=lambda w: (w.user_id, w.agent_id, encode_namespace(w.namespace), w.key))
@@ -157,7 +160,7 @@ class KVStore:
                     values = (*address, write.value, now_us, now_us, expires, write.ttl_minutes, write.vectors)
                     tx.execute(upsert, (*values, now_us))
                 if old is not None and old[0]:
-                    replaced[(write.user_id, write.agent_id, write.namespace, write.key)] = int(old[0])
+                    replaced[address] = int(old[0])
         return replaced
 
     # -- many items -----------------------------------------------------------------------------

@@ -90,6 +90,7 @@ class SqliteKV:
         # the message store's connection handling (WAL, busy timeout, BEGIN IMMEDIATE), on connections
         # of our own: this instance only lends its per-thread connections, it writes no messages
         self._db = MessageStore(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
+        self.store_id = self._db.store_id
         self._write_lock = threading.Lock()  # writers of this process queue here, not in SQLite's busy loop
         try:
             with self._db._using() as conn:
