@@ -126,25 +126,21 @@ def section(result: dict[str, Any]) -> list[str]:
 
 def section_by_store(by_store: dict[str, dict[str, Any]]) -> list[str]:
     """Get and put p50 per size on each message store's key-value table, with ratios to the first store."""
+    from memfuse_memory.bench.message_stores import table
+
     names = list(by_store)
-    first = by_store[names[0]]
-    lines = [
+    sizes = list(by_store[names[0]]["sizes"])
+
+    def cell(name: str, size: Any, op: str) -> str:
+        ms = by_store[name]["sizes"][size][op]
+        base, start = by_store[names[0]]["sizes"][size][op], by_store[name]["sizes"][sizes[0]][op]
+        return f"{ms:.3f} ({ms / base:.2f}x / {ms / start:.2f}x)"
+
+    return [
         "## LangGraph store on each message store",
         "",
         f"p50 in ms of MemFuseStore get and put (a new key, no vector) per items in the namespace; ratios to "
         f"{names[0]} at the same size, and (after the slash) to the same store at the first size.",
         "",
-        "| items | operation | " + " | ".join(names) + " |",
-        "| --- | --- |" + " --- |" * len(names),
+        *table(names, sizes, ("get", "put new", "replace"), cell, "items"),
     ]
-    sizes = list(first["sizes"])
-    for size in sizes:
-        for op in ("get", "put new", "replace"):
-            base = first["sizes"][size][op]
-            cells = []
-            for name in names:
-                ms = by_store[name]["sizes"][size][op]
-                start = by_store[name]["sizes"][sizes[0]][op]
-                cells.append(f"{ms:.3f} ({ms / base:.2f}x / {ms / start:.2f}x)")
-            lines.append(f"| {int(size):,} | {op} | " + " | ".join(cells) + " |")
-    return lines
