@@ -1,9 +1,10 @@
 """LangGraph's own store tests (``upstream/``) run against ``MemFuseStore``: only the store is ours.
 
-One real engine (MiniLM, embedded Chroma, SQLite) serves the session; every store a test builds
+One real engine (MiniLM, embedded Chroma, and the message store of the pass: SQLite, or
+PostgreSQL with ``MEMFUSE_TEST_MESSAGE_STORE=postgres``) serves the session; every store a test builds
 gets its own user and agent space, so tests never see each other's items or vectors. The tests
-that read PostgreSQL internals, or test what only ``AsyncPostgresStore`` does, are skipped here
-with their reason (the README of this folder lists them).
+that read the SQL stores' internals are skipped here with their reason (the README of this
+folder lists them).
 """
 
 from __future__ import annotations
