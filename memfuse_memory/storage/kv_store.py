@@ -257,14 +257,22 @@ class KVStore:
             )
 
     def sweep(self, *, now_us: int, limit: int = 1000) -> list[KVRow]:
-        """Delete up to ``limit`` expired items in one statement; returns them (so their vectors can go too)."""
+        """Delete up to ``limit`` expired items; returns them (so their vectors can go too).
+
+        The items are deleted one by one in address order, the order puts take their locks in, so a
+        sweep never deadlocks with a batch of puts on another host; an item put again meanwhile stays.
+        """
         with self.dialect.write() as tx:
             expired = tx.execute(
-                f"DELETE FROM {_ITEMS} WHERE (user_id, agent_id, namespace, key) IN (SELECT user_id, agent_id, "
-                f"namespace, key FROM {_ITEMS} WHERE expires_us <= ? LIMIT ?) RETURNING {self._columns}",
+                f"SELECT {self._columns} FROM {_ITEMS} WHERE expires_us <= ? "
+                "ORDER BY user_id, agent_id, namespace, key LIMIT ?",
                 (now_us, limit),
             ).fetchall()
-        return [_row(values) for values in expired]
+            rows = [_row(values) for values in expired]
+            tx.executemany(
+                f"DELETE FROM {_ITEMS} WHERE {_KEY} AND expires_us <= ?", [(*_address(r), now_us) for r in rows]
+            )
+        return rows
 
     def delete_user(self, user_id: str) -> int:
         """Delete every item of a user (every agent space); returns how many."""
