@@ -46,6 +46,12 @@ def test_two_hosts_share_items_vectors_and_deletes(
         assert replaced is not None and replaced.value["text"] == "Alice has a dog named Pixel"
         assert replaced.created_at == got.created_at and replaced.updated_at > got.updated_at
         assert [i.key for i in on_a.search(("memories",), query="which dog", limit=1)] == ["pet"]
+        on_a.put(("notes",), "brief", {"text": "gone in 0.3 s"}, index=False, ttl=0.005)
+        assert on_a.stop_ttl_sweeper(timeout=10)  # the sweeps below are the only ones
+        time.sleep(0.5)
+        assert on_b.get(("notes",), "brief") is None  # expired: invisible on every host at once
+        assert on_b.sweep_ttl() == 1 and on_a.sweep_ttl() == 0  # swept once, by either host
+        assert on_a.get(("notes",), "tmp") is not None
         on_b.delete(("memories", "u"), "job")
         assert on_a.get(("memories", "u"), "job") is None
         assert on_a.list_namespaces(prefix=("memories",)) == [("memories", "u")]
