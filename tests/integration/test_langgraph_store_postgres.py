@@ -107,3 +107,24 @@ def test_items_of_a_local_sqlite_file_move_into_postgres_once(tmp_path: Path, po
         store = MemFuseStore(user_id="u", service=service, index=False)
         again = store.get(("docs",), "plain")
         assert again is not None and again.value == {"text": "changed on PostgreSQL"}  # not moved a second time
+
+
+def test_filters_on_postgres_match_sqlite_semantics(tmp_path: Path, postgres_dsn: str) -> None:
+    config = {
+        "storage": {"message_store": {"backend": "postgres", "dsn": postgres_dsn, "schema_name": schema_for(tmp_path)}}
+    }
+    with BlockingBufferService.from_config(config=config, data_dir=tmp_path) as service:
+        store = MemFuseStore(user_id="u", service=service, index=False)
+        store.put(("n",), "big", {"n": 2**60 + 1, "s": "b", "tags": ["x", "y"], "deep": {"k": None}})
+        store.put(("n",), "small", {"n": 2**60, "s": "B", "tags": ["y"], "deep": {"k": 1}})
+
+        def keys(wanted: dict) -> list[str]:
+            return sorted(i.key for i in store.search(("n",), filter=wanted))
+
+        assert keys({"n": {"$gt": 2**60}}) == ["big"]  # exact beyond a double's 53 bits
+        assert keys({"s": {"$gt": "a"}}) == ["big"]  # byte order, as SQLite: "B" < "a" < "b"
+        assert keys({"tags": ["x", "y"]}) == ["big"] and keys({"deep.k": None}) == ["big"]
+        assert keys({"deep": {"k": 1}}) == ["small"] and keys({"s": {"$ne": "b"}}) == ["small"]
+        assert keys({"n": float("nan")}) == [] and keys({"n": {"$lt": float("nan")}}) == []
+        assert keys({"s": "b\x00"}) == [] and keys({"s": {"$ne": "b\x00"}}) == ["big", "small"]
+        assert keys({"n": {"$lt": float("inf")}}) == ["big", "small"]

@@ -32,7 +32,7 @@ class PgFilters:
             params.append(path)
             return f"jsonb_typeof({column} #> ?) = 'null'"
         text = filter_json(expected)
-        if "\\u0000" in text or not _finite(expected):  # what no stored value holds equals nothing
+        if _has_nul(expected) or not _finite(expected):  # what no stored value holds equals nothing
             return "FALSE"
         params.extend([path, text])  # jsonb equality compares kind and value (1 = 1.0)
         return f"{column} #> ? = CAST(? AS jsonb)"
@@ -54,12 +54,18 @@ class PgFilters:
             return "FALSE"
         params.extend([path, path, scalar(operand)])
         return (
-            f"(CASE WHEN jsonb_typeof({column} #> ?) = 'number' "
-            f"THEN CAST({column} #> ? AS double precision) {comparison} ? END)"
+            f"(CASE WHEN jsonb_typeof({column} #> ?) = 'number' THEN CAST({column} #> ? AS numeric) {comparison} ? END)"
         )
 
     def negate(self, condition: str) -> str:
         return f"NOT COALESCE({condition}, false)"
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a filter operand holds a NUL character (jsonb text never does)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    return isinstance(value, list | tuple) and any(_has_nul(item) for item in value)
 
 
 def _finite(value: Any) -> bool:
