@@ -13,7 +13,7 @@ from memfuse_memory.config import LimitsConfig
 from memfuse_memory.errors import EmbeddingError
 from memfuse_memory.models import QueryRequest, to_micros
 from memfuse_memory.scope import ScopeFilter
-from memfuse_memory.storage.kv_vectors import ItemHit, ItemVector, vector_ids
+from memfuse_memory.storage.kv_vectors import ItemHit, ItemQuery, ItemVector, similarity, vector_ids
 from memfuse_memory.storage.vector_store import VectorHit, VectorItem
 from memfuse_memory.validation import validate_query
 
@@ -153,19 +153,16 @@ class MemoryItemIndex:
                     vector
                 )
 
-    def query(
-        self, user_id: str, agent_id: str, vector: np.ndarray, prefix: Sequence[str], limit: int
-    ) -> list[ItemHit]:
+    def query(self, user_id: str, request: ItemQuery) -> list[ItemHit]:
+        prefix = request.prefix
         with self.lock:
             candidates = [
                 v
                 for v in self.vectors.get(user_id, {}).values()
-                if v.agent_id == agent_id and v.namespace[: len(prefix)] == tuple(prefix)
+                if v.agent_id == request.agent_id and v.namespace[: len(prefix)] == prefix
             ]
-        hits = []
-        for item in candidates:
-            norms = float(np.linalg.norm(item.vector) * np.linalg.norm(vector)) or 1.0
-            hits.append(
-                ItemHit(item.agent_id, item.namespace, item.key, item.stamp, float(item.vector @ vector) / norms)
-            )
-        return sorted(hits, key=lambda hit: -hit.similarity)[:limit]
+        hits = [
+            ItemHit(v.agent_id, v.namespace, v.key, v.stamp, similarity(request.distance, request.vector, v.vector))
+            for v in candidates
+        ]
+        return sorted(hits, key=lambda hit: -hit.similarity)[: request.limit]

@@ -15,9 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_memfuse.chat_history import MemFuseChatMessageHistory
 from langchain_memfuse.retriever import MemFuseRetriever
-from langchain_memfuse.store import MemFuseStore
+from langchain_memfuse.store import AsyncMemFuseStore, MemFuseStore
 
-__all__ = ["MemFuseChatMessageHistory", "MemFuseMemoryMiddleware", "MemFuseRetriever", "MemFuseStore"]
+__all__ = [
+    "AsyncMemFuseStore",
+    "MemFuseChatMessageHistory",
+    "MemFuseMemoryMiddleware",
+    "MemFuseRetriever",
+    "MemFuseStore",
+]
 
 if TYPE_CHECKING:
     from langchain_memfuse.middleware import MemFuseMemoryMiddleware

@@ -12,6 +12,7 @@ a key winning.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 import weakref
@@ -54,7 +55,7 @@ from memfuse_memory.adapters import check_id
 from memfuse_memory.errors import InvalidInputError, ServiceClosedError, StorageError
 from memfuse_memory.storage.kv_query import dumps_value
 from memfuse_memory.storage.kv_store import KVRow, KVStore, KVWrite
-from memfuse_memory.storage.kv_vectors import ItemIndex, vector_ids
+from memfuse_memory.storage.kv_vectors import DISTANCES, Distance, ItemIndex, ItemQuery, vector_ids
 
 _locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
@@ -103,7 +104,9 @@ class MemFuseStore(BaseStore):
             sit in that user's partition and ``delete_user`` erases them.
         index: LangGraph's ``IndexConfig``: ``fields`` to embed (default ``["$"]``, the whole
             value) and optionally ``embed`` (an ``Embeddings`` or function; default: the engine's
-            model) and ``dims``. ``False`` stores no vectors (a query then only filters).
+            model), ``dims`` and ``distance_type`` (``"cosine"``, the default; ``"inner_product"``;
+            ``"l2"``, scored as the negated Euclidean distance, as PostgresStore does). ``False``
+            stores no vectors (a query then only filters).
         index_fields: Shorthand for ``index={"fields": [...]}`` with the engine's model.
         ttl: LangGraph's ``TTLConfig`` (``default_ttl`` minutes, ``refresh_on_read``,
             ``sweep_interval_minutes``).
@@ -141,6 +144,10 @@ class MemFuseStore(BaseStore):
         settings: Mapping[str, Any] = self.index_config or {}
         config_fields = settings.get("fields") or settings.get("text_fields")  # SqliteStore's name for it
         self.index_fields = list(config_fields or index_fields or ["$"])
+        distance = settings.get("distance_type", "cosine")
+        if distance not in DISTANCES:
+            raise InvalidInputError(f"index distance_type must be one of {', '.join(DISTANCES)}, got {distance!r}")
+        self.distance: Distance = distance
         embed = settings.get("embed")
         self.embeddings = ensure_embeddings(embed) if embed is not None else None
         self.ttl_config = ttl
@@ -250,11 +257,11 @@ class MemFuseStore(BaseStore):
             best: dict[Address, dict[int, float]] = {}
             exhausted = True
             for user in spanned:
-                hits = index.query(user, self._space, vector, prefix, pool)
+                hits = index.query(user, ItemQuery(self._space, vector, prefix, pool, self.distance))
                 exhausted = exhausted and len(hits) < pool
                 for hit in hits:
                     stamps = best.setdefault((user, hit.agent_id, hit.namespace, hit.key), {})
-                    stamps[hit.stamp] = max(hit.similarity, stamps.get(hit.stamp, -2.0))
+                    stamps[hit.stamp] = max(hit.similarity, stamps.get(hit.stamp, -math.inf))
             rows = self.kv.lookup(list(best), op.filter, now_us=now)
             scored = sorted(
                 (
@@ -400,3 +407,22 @@ class MemFuseStore(BaseStore):
     def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
         """Stop the background sweeper; returns whether it stopped within ``timeout``."""
         return self._sweeper.stop(timeout)
+
+
+class AsyncMemFuseStore(MemFuseStore):
+    """``MemFuseStore`` with the guard of LangGraph's async SQL stores: its sync methods refuse to run
+    on a thread whose event loop is running (they would block it), so a forgotten ``await`` fails
+    loudly; the async methods (``aget``, ``aput``, ``asearch``, ...) run the work in a worker thread.
+    Everything else is ``MemFuseStore``'s; the sync methods still work from any other thread.
+    """
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """``MemFuseStore.batch``; ``asyncio.InvalidStateError`` on an event loop's thread."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return super().batch(ops)
+        raise asyncio.InvalidStateError(
+            "synchronous AsyncMemFuseStore call on the event loop's thread: await the async method "
+            "(aget, aput, asearch, alist_namespaces, abatch) or call it from another thread"
+        )

@@ -8,6 +8,7 @@ python -m memfuse_memory.bench quality --questions 469   # the full non-abstenti
 python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
 python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, joined to the report
 python -m memfuse_memory.bench store --store-sizes 20,200,2000,20000   # LangGraph store get/put p50 as it grows
+python -m memfuse_memory.bench store --store-sizes 20,20000 --message-store both   # on SQLite and PostgreSQL
 python -m memfuse_memory.bench startup --keep            # start-up time, RSS, threads, per embedding backend
 python -m memfuse_memory.bench runtimes --keep           # ONNX Runtime against PyTorch in one process
 python -m memfuse_memory.bench http --clients 32 --http-seconds 20 --keep  # the HTTP gateway under load
@@ -248,7 +249,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.what in ("all", "store"):
         sizes = tuple(int(size) for size in args.store_sizes.split(","))
         print(f"LangGraph store at {sizes} items ...", flush=True)
-        results["store"] = store.measure(raw, sizes, repeat=args.repeat)
+        on_stores = message_stores.measure(
+            args.message_store, args.pg_dsn, lambda config: store.measure(raw, sizes, repeat=args.repeat, config=config)
+        )
+        results["store"] = next(iter(on_stores.values()))
+        if args.message_store != "sqlite":
+            results["store_by_backend"] = on_stores
         report.write(args.out, results)
     if args.what in ("all", "http"):
         print(f"http gateway, {args.clients} clients ...", flush=True)

@@ -7,7 +7,7 @@ one process and reports PostgreSQL's add and cold-query p50 as ratios to SQLite'
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -44,25 +44,31 @@ def measure(choice: str, dsn: str, run: Callable[[dict[str, Any] | None], dict[s
         return {name: run(config) for name, config in chosen.items()}
 
 
+def table(
+    names: list[str], sizes: list[Any], operations: Iterable[str], cell: Callable[[str, Any, str], str], first: str
+) -> list[str]:
+    """A Markdown table with a row per size and operation and a column per store."""
+    lines = [f"| {first} | operation | " + " | ".join(names) + " |", "| --- | --- |" + " --- |" * len(names)]
+    for size in sizes:
+        for op in operations:
+            lines.append(f"| {int(size):,} | {op} | " + " | ".join(cell(name, size, op) for name in names) + " |")
+    return lines
+
+
 def section(by_store: dict[str, dict[str, Any]]) -> list[str]:
     """The side-by-side table of the stores' add and cold-query p50, with ratios to the first store."""
     names = list(by_store)
-    lines = [
+
+    def cell(name: str, size: Any, op: str) -> str:
+        base = by_store[names[0]]["sizes"][size][op]["p50"]
+        p50 = by_store[name]["sizes"][size][op]["p50"]
+        return f"{p50:.3f}" if name == names[0] else f"{p50:.3f} ({p50 / base:.2f}x)"
+
+    return [
         "## Message stores side by side",
         "",
         f"p50 in ms of the latency stage per message store (PostgreSQL 16 on 127.0.0.1); ratios to {names[0]}; "
         f"targets: add <= {TARGETS['add']}x, cold query <= {TARGETS['cold query']}x.",
         "",
-        "| stored | operation | " + " | ".join(names) + " |",
-        "| --- | --- |" + " --- |" * len(names),
+        *table(names, list(by_store[names[0]]["sizes"]), TARGETS, cell, "stored"),
     ]
-    first = by_store[names[0]]
-    for size in first["sizes"]:
-        for op in TARGETS:
-            base = first["sizes"][size][op]["p50"]
-            cells = [f"{base:.3f}"]
-            for name in names[1:]:
-                p50 = by_store[name]["sizes"][size][op]["p50"]
-                cells.append(f"{p50:.3f} ({p50 / base:.2f}x)")
-            lines.append(f"| {int(size):,} | {op} | " + " | ".join(cells) + " |")
-    return lines

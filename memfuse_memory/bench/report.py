@@ -183,6 +183,8 @@ def write(out: Path, results: dict[str, Any]) -> list[str]:
         lines += [*runtimes.section(results["runtimes"]), ""]
     if "store" in results:
         lines += [*store.section(results["store"]), ""]
+    if "store_by_backend" in results:
+        lines += [*store.section_by_store(results["store_by_backend"]), ""]
     if "http" in results:
         lines += [*http.section(results["http"]), ""]
     if "keywords" in results:

@@ -63,8 +63,11 @@ def _measure_size(store: Any, size: int, repeat: int, rng: random.Random, indexe
     return row
 
 
-def measure(embedder: Embedder, sizes: tuple[int, ...] = SIZES, repeat: int = 200) -> dict[str, Any]:
-    """p50 milliseconds per operation and size, for MemFuseStore and InMemoryStore."""
+def measure(
+    embedder: Embedder, sizes: tuple[int, ...] = SIZES, repeat: int = 200, config: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """p50 milliseconds per operation and size, for MemFuseStore (on the message store of ``config``,
+    SQLite by default) and InMemoryStore."""
     from langgraph.store.memory import InMemoryStore
 
     from langchain_memfuse import MemFuseStore
@@ -73,7 +76,7 @@ def measure(embedder: Embedder, sizes: tuple[int, ...] = SIZES, repeat: int = 20
     result: dict[str, Any] = {"repeat": repeat, "sizes": {}, "in_memory": {}}
     with (
         tempfile.TemporaryDirectory(prefix="store-bench-") as tmp,
-        BlockingBufferService.from_config(data_dir=Path(tmp), embedder=embedder) as memory,
+        BlockingBufferService.from_config(config=config, data_dir=Path(tmp), embedder=embedder) as memory,
     ):
         ours = MemFuseStore(user_id="bench", service=memory, index_fields=["text"])
         reference = InMemoryStore()
@@ -119,3 +122,25 @@ def section(result: dict[str, Any]) -> list[str]:
             f"a put indexed at the largest size costs {indexed / embedding:.2f}x that.",
         ]
     return lines
+
+
+def section_by_store(by_store: dict[str, dict[str, Any]]) -> list[str]:
+    """Get and put p50 per size on each message store's key-value table, with ratios to the first store."""
+    from memfuse_memory.bench.message_stores import table
+
+    names = list(by_store)
+    sizes = list(by_store[names[0]]["sizes"])
+
+    def cell(name: str, size: Any, op: str) -> str:
+        ms = by_store[name]["sizes"][size][op]
+        base, start = by_store[names[0]]["sizes"][size][op], by_store[name]["sizes"][sizes[0]][op]
+        return f"{ms:.3f} ({ms / base:.2f}x / {ms / start:.2f}x)"
+
+    return [
+        "## LangGraph store on each message store",
+        "",
+        f"p50 in ms of MemFuseStore get and put (a new key, no vector) per items in the namespace; ratios to "
+        f"{names[0]} at the same size, and (after the slash) to the same store at the first size.",
+        "",
+        *table(names, sizes, ("get", "put new", "replace"), cell, "items"),
+    ]

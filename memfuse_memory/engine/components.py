@@ -38,6 +38,7 @@ from memfuse_memory.storage.base import MessageStoreProtocol
 from memfuse_memory.storage.kv_store import KVStore
 from memfuse_memory.storage.kv_vectors import ItemIndex
 from memfuse_memory.storage.sqlite import FILE_NAME, MessageStore
+from memfuse_memory.storage.sqlite.kv import SqliteKV
 from memfuse_memory.storage.vector_store import ChromaVectorStore, VectorStore
 from memfuse_memory.tokens import TokenCounter
 from memfuse_memory.worker import IndexWorker
@@ -75,7 +76,7 @@ class Components:
     writes: WritePath
     queries: QueryPath
     recovered_rounds: int
-    kv: KVStore  # the key-value table (LangGraph store items), same file
+    kv: KVStore  # the key-value table (LangGraph store items), in the message store's database
     kv_index: ItemIndex | None  # item vectors, apart from message vectors
 
     def close(self) -> None:
@@ -105,6 +106,25 @@ def open_store(config: MemFuseConfig, data_dir: Path) -> MessageStoreProtocol:
     )
 
 
+def open_kv(config: MemFuseConfig, data_dir: Path, store: MessageStoreProtocol, vectors: VectorStore) -> KVStore:
+    """The key-value table in the message store's database: the PostgreSQL schema (into which the
+    items of the data dir's SQLite file, if any, move once), or the SQLite file."""
+    if config.storage.message_store.backend == "postgres":
+        from memfuse_memory.storage.kv_migrate import move_from_file
+        from memfuse_memory.storage.postgres.kv import PgKV
+
+        kv = KVStore(PgKV(store))  # type: ignore[arg-type]  # a PostgresMessageStore: its pool and schema
+        move_from_file(data_dir / FILE_NAME, kv, store.store_id, getattr(vectors, "copy_item_vectors", None))
+        return kv
+    return KVStore(
+        SqliteKV(
+            data_dir / FILE_NAME,
+            synchronous=config.storage.sqlite_synchronous,
+            busy_timeout_ms=config.storage.busy_timeout_ms,
+        )
+    )
+
+
 def open_components(
     config: MemFuseConfig,
     data_dir: Path,
@@ -122,11 +142,7 @@ def open_components(
             embedder = load_embedder(config)
         if vector_store is None:
             vector_store = ChromaVectorStore(config.storage.vector_store, data_dir, store_id=store.store_id)
-        kv = KVStore(
-            data_dir / FILE_NAME,
-            synchronous=config.storage.sqlite_synchronous,
-            busy_timeout_ms=config.storage.busy_timeout_ms,
-        )
+        kv = open_kv(config, data_dir, store, vector_store)
     except BaseException:
         store.close()
         raise

@@ -14,11 +14,27 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from memfuse_memory.storage.kv_query import decode_namespace, encode_namespace
+
+Distance = Literal["cosine", "inner_product", "l2"]
+DISTANCES: tuple[Distance, ...] = ("cosine", "inner_product", "l2")
+
+
+def similarity(distance: Distance, query: np.ndarray, vector: np.ndarray) -> float:
+    """LangGraph's score of a stored vector under a distance type: the cosine similarity, the inner
+    product, or the negated Euclidean distance (as PostgresStore scores them)."""
+    q = np.asarray(query, dtype=np.float64)
+    v = np.asarray(vector, dtype=np.float64)
+    if distance == "inner_product":
+        return float(q @ v)
+    if distance == "l2":
+        return -float(np.linalg.norm(q - v))
+    norms = float(np.linalg.norm(q) * np.linalg.norm(v))
+    return 0.0 if norms == 0 else float(q @ v) / norms
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +60,24 @@ class ItemHit:
     similarity: float
 
 
+@dataclass(frozen=True, slots=True)
+class ItemQuery:
+    """A search of one user's item vectors: the ``limit`` fields nearest ``vector`` in an agent space
+    under a namespace prefix, scored by ``distance``."""
+
+    agent_id: str
+    vector: np.ndarray
+    prefix: tuple[str, ...]
+    limit: int
+    distance: Distance = "cosine"
+
+
 class ItemIndex(Protocol):
     """Where item vectors are kept, partitioned by user."""
 
     def write(self, user_id: str, vectors: Sequence[ItemVector], stale: Sequence[str]) -> None: ...
 
-    def query(
-        self, user_id: str, agent_id: str, vector: np.ndarray, prefix: Sequence[str], limit: int
-    ) -> list[ItemHit]: ...
+    def query(self, user_id: str, request: ItemQuery) -> list[ItemHit]: ...
 
 
 def item_digest(agent_id: str, namespace: Sequence[str], key: str) -> str:
@@ -93,18 +119,27 @@ class ChromaItemIndex:
 
         self._store.using_items(user_id, create=bool(vectors), operation=write, missing=None)
 
-    def query(
-        self, user_id: str, agent_id: str, vector: np.ndarray, prefix: Sequence[str], limit: int
-    ) -> list[ItemHit]:
+    def query(self, user_id: str, request: ItemQuery) -> list[ItemHit]:
+        """The nearest fields by cosine (the collections' space), scored by the request's distance:
+        other distance types are computed exactly from the stored vectors of those candidates."""
+        distance, vector = request.distance, request.vector
+
         def run(collection: Any) -> list[ItemHit]:
-            wanted = min(limit, collection.count())
+            wanted = min(request.limit, collection.count())
             if wanted <= 0:
                 return []
+            exact = distance != "cosine"
             result = collection.query(
                 query_embeddings=np.asarray(vector, dtype=np.float32)[None, :],
                 n_results=wanted,
-                where=prefix_where(agent_id, prefix),
-                include=["metadatas", "distances"],
+                where=prefix_where(request.agent_id, request.prefix),
+                include=["metadatas", "distances", *(["embeddings"] if exact else [])],
+            )
+            metas, cosines = result["metadatas"][0], result["distances"][0]
+            scores = (
+                [similarity(distance, vector, stored) for stored in result["embeddings"][0]]
+                if exact
+                else [min(1.0, max(-1.0, 1.0 - float(d))) for d in cosines]  # float noise aside, a cosine
             )
             return [
                 ItemHit(
@@ -112,9 +147,9 @@ class ChromaItemIndex:
                     namespace=decode_namespace(str(meta["ns"])),
                     key=str(meta["key"]),
                     stamp=int(meta["stamp"]),
-                    similarity=min(1.0, max(-1.0, 1.0 - float(distance))),  # float noise aside, a cosine
+                    similarity=score,
                 )
-                for meta, distance in zip(result["metadatas"][0], result["distances"][0], strict=True)
+                for meta, score in zip(metas, scores, strict=True)
             ]
 
         return self._store.using_items(user_id, create=False, operation=run, missing=[])

@@ -248,6 +248,27 @@ class ChromaVectorStore:
         """Run ``operation`` on the user's collection of key-value items (``missing`` when none)."""
         return self._using(user_id, create=create, operation=operation, missing=missing, kind=ITEMS)
 
+    def copy_item_vectors(self, from_store_id: str, user_id: str, ids: Sequence[str]) -> set[str]:
+        """Copy a user's item vectors from the collection of another store id (items moved to a new
+        message store, see ``storage.kv_migrate``); returns the ids found and copied."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            source = self._client.get_collection(
+                collection_name(from_store_id, user_id, ITEMS), embedding_function=None
+            )
+        except (NotFoundError, ValueError):
+            return set()
+        found = source.get(ids=list(ids), include=["embeddings", "metadatas"])
+        if not found["ids"]:
+            return set()
+
+        def upsert(collection: Any) -> None:
+            collection.upsert(ids=found["ids"], embeddings=found["embeddings"], metadatas=found["metadatas"])
+
+        self.using_items(user_id, create=True, operation=upsert, missing=None)
+        return set(found["ids"])
+
     def item_index(self) -> Any:
         """The index of key-value item vectors kept beside this store's message vectors."""
         from memfuse_memory.storage.kv_vectors import ChromaItemIndex

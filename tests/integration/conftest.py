@@ -49,11 +49,6 @@ collect_ignore = (
         "test_llama_index_examples.py",
         "test_server_crash.py",
         "test_server_sdk.py",
-        # the LangGraph store needs the SQLite backend for now
-        "langgraph_store",
-        "test_langchain_store.py",
-        "test_langgraph_agent_store_example.py",
-        "test_bench_store_smoke.py",
     ]
     if MESSAGE_STORE == "postgres"
     else []

@@ -11,6 +11,7 @@ from langgraph.store.base import InvalidNamespaceError, PutOp
 from langchain_memfuse import MemFuseStore
 from langchain_memfuse._store_legacy import catalog_of, item_record, namespace_record, session_of
 from langchain_memfuse._store_migration import MARKER
+from memfuse_memory.errors import InvalidInputError
 from memfuse_memory.storage.kv_query import compile_filter, prefix_condition
 
 
@@ -192,3 +193,30 @@ def test_an_item_whose_vectors_fail_is_kept_and_listed_unscored(store, vectors, 
         store.put(("v",), "k", {"text": "kept anyway"})
     assert store.get(("v",), "k").value == {"text": "kept anyway"}
     assert [(i.key, i.score) for i in store.search(("v",), query="kept")] == [("k", None)]
+
+
+def test_an_unknown_distance_type_is_refused(memory):
+    with pytest.raises(InvalidInputError, match="distance_type"):
+        MemFuseStore(
+            user_id="app",
+            service=memory,
+            index={"dims": 8, "embed": lambda t: [[1.0] * 8] * len(t), "distance_type": "hamming"},
+        )
+
+
+@pytest.mark.parametrize(("distance", "expected"), [("cosine", 0.6), ("inner_product", 1.2), ("l2", -(2.6**0.5))])
+def test_scores_follow_the_index_distance_type(memory, distance, expected):
+    vectors = {"doc": [2.0, 0.0], "query": [0.6, 0.8]}
+    store = MemFuseStore(
+        user_id="app",
+        service=memory,
+        index={
+            "dims": 2,
+            "embed": lambda texts: [vectors[t] for t in texts],
+            "distance_type": distance,
+            "fields": ["t"],
+        },
+    )
+    store.put(("d",), "k", {"t": "doc"})
+    (hit,) = store.search(("d",), query="query")
+    assert hit.score == pytest.approx(expected, abs=1e-6)  # |(2, 0) - (0.6, 0.8)|^2 = 1.96 + 0.64

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from memfuse_memory.models import Round, Scope, StoredMessage, to_micros
+from memfuse_memory.storage.postgres.kv_schema import KV_TABLES
 from memfuse_memory.storage.sqlite.schema import message_row as sqlite_row
 from memfuse_memory.storage.sqlite.schema import to_message
 
@@ -69,6 +70,7 @@ MIGRATIONS: tuple[str, ...] = (
         version bigint NOT NULL
     );
     """,
+    KV_TABLES,  # the key-value table (LangGraph store items), storage.postgres.kv
 )
 
 MIGRATION_LOCK = 0x6D656D66  # advisory lock key held while migrating ("memf")

@@ -1,9 +1,10 @@
 """LangGraph's own store tests (``upstream/``) run against ``MemFuseStore``: only the store is ours.
 
-One real engine (MiniLM, embedded Chroma, SQLite) serves the session; every store a test builds
+One real engine (MiniLM, embedded Chroma, and the message store of the pass: SQLite, or
+PostgreSQL with ``MEMFUSE_TEST_MESSAGE_STORE=postgres``) serves the session; every store a test builds
 gets its own user and agent space, so tests never see each other's items or vectors. The tests
-that read PostgreSQL internals, or test what only ``AsyncPostgresStore`` does, are skipped here
-with their reason (the README of this folder lists them).
+that read the SQL stores' internals are skipped here with their reason (the README of this
+folder lists them).
 """
 
 from __future__ import annotations
@@ -37,10 +38,6 @@ _SKIPS = {
     "test_omit_expired_disabled_preserves_expired_rows": _PG_INTERNALS,
     "test_omit_expired_refresh_ttl_only_refreshes_live_rows": _PG_INTERNALS,
     "test_omit_expired_search_pagination": _PG_INTERNALS,
-    "test_no_running_loop": (
-        "LangGraph's async SQL stores forbid their sync methods on the event loop thread; MemFuseStore is one "
-        "class whose sync and async methods both work anywhere"
-    ),
 }
 _SQLITE_SKIPS = {
     "test_escape_glob_literal": _SQLITE_INTERNALS,
@@ -54,7 +51,6 @@ _SQLITE_SKIPS = {
         "(tests/unit/test_langgraph_store_semantics.py)"
     ),
 }
-_L2 = "scores are cosine similarities; pgvector's l2 distance type has no counterpart here"
 
 _state: dict[str, Any] = {}
 _ids = itertools.count()
@@ -71,10 +67,11 @@ def memfuse_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Blocki
     service.close()
 
 
-def new_store(**kwargs: Any) -> MemFuseStore:
-    """A store of its own user and agent space on the session engine (``kwargs`` as MemFuseStore's)."""
+def new_store(store_class: type[MemFuseStore] = MemFuseStore, **kwargs: Any) -> MemFuseStore:
+    """A store of its own user and agent space on the session engine (``kwargs`` as MemFuseStore's;
+    the async suites build ``AsyncMemFuseStore``, which guards the event loop as their stores do)."""
     number = next(_ids)
-    return MemFuseStore(user_id=f"user-{number}", agent_id=f"test-{number}", service=_state["service"], **kwargs)
+    return store_class(user_id=f"user-{number}", agent_id=f"test-{number}", service=_state["service"], **kwargs)
 
 
 class InMemoryStoreShim(MemFuseStore):
@@ -112,7 +109,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         name = getattr(item, "originalname", item.name)
         reason = _SQLITE_SKIPS.get(name) if "sqlite" in item.fspath.basename else None
         reason = reason or _SKIPS.get(name)
-        if reason is None and item.name.startswith("test_scores[") and "l2" in item.name:
-            reason = _L2
         if reason is not None:
             item.add_marker(pytest.mark.skip(reason=reason))

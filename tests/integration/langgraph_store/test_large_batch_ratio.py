@@ -17,9 +17,22 @@ async def _seconds(request: Any, store: Any) -> float:
     return time.perf_counter() - started
 
 
+async def _reference_seconds(request: Any, attempts: int = 3) -> float:
+    """The baseline's time. InMemoryStore is not thread-safe: under this test's threads its search can
+    iterate a namespace while a put changes it ("dictionary keys changed during iteration"); such a
+    run measures nothing, so it is run again on a fresh store."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await _seconds(request, InMemoryStore())
+        except RuntimeError as exc:
+            if attempt == attempts or "changed during iteration" not in str(exc):
+                raise
+    raise AssertionError("unreachable")
+
+
 async def test_large_batches_against_in_memory_store(request: Any) -> None:
     ours = new_store(index=False)
-    reference = await _seconds(request, InMemoryStore())
+    reference = await _reference_seconds(request)
     mine = await _seconds(request, ours)
     print(
         f"[langgraph-store] 6,000-op batch test: InMemoryStore {reference:.2f} s, "

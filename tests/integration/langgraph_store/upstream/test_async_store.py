@@ -20,7 +20,7 @@ from langgraph.store.base import (
 )
 
 # memfuse: imports of the PostgreSQL package and its conftest replaced by ours (see README.md)
-from langchain_memfuse import MemFuseStore as AsyncPostgresStore
+from langchain_memfuse import AsyncMemFuseStore as AsyncPostgresStore
 from tests.integration.langgraph_store.conftest import (
     VECTOR_TYPES,
     CharacterEmbeddings,
@@ -39,7 +39,7 @@ async def store(request) -> AsyncIterator[AsyncPostgresStore]:
         "refresh_on_read": True,
         "sweep_interval_minutes": TTL_MINUTES / 2,
     }
-    store = new_store(ttl=ttl_config, index=False)
+    store = new_store(AsyncPostgresStore, ttl=ttl_config, index=False)
     await store.start_ttl_sweeper()
     yield store
     store.stop_ttl_sweeper()
@@ -346,7 +346,7 @@ async def test_abatch_uses_single_pool_checkout(monkeypatch) -> None:
         assert checkout_count == 1
 
 
-# memfuse: the vector-store builder, replaced (vector_type and distance_type are pgvector options)
+# memfuse: the vector-store builder, replaced (the same IndexConfig; vector_type is a pgvector storage option)
 @asynccontextmanager
 async def _create_vector_store(
     vector_type: str,
@@ -358,9 +358,13 @@ async def _create_vector_store(
     index_config = {
         "dims": fake_embeddings.dims,
         "embed": fake_embeddings,
+        "ann_index_config": {
+            "vector_type": vector_type,
+        },
+        "distance_type": distance_type,
         "fields": text_fields,
     }
-    yield new_store(index=index_config)
+    yield new_store(AsyncPostgresStore, index=index_config)
 
 
 @pytest.fixture(

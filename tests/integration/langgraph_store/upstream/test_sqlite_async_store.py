@@ -16,7 +16,7 @@ from langgraph.store.base import (
 )
 
 # memfuse: imports of the SQLite package and its tests replaced by ours (see README.md)
-from langchain_memfuse import MemFuseStore as AsyncSqliteStore
+from langchain_memfuse import AsyncMemFuseStore as AsyncSqliteStore
 from tests.integration.langgraph_store.conftest import CharacterEmbeddings, new_store
 
 SqliteIndexConfig = dict
@@ -26,7 +26,7 @@ SqliteIndexConfig = dict
 @pytest.fixture(scope="function")
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[AsyncSqliteStore]:
     """Create an AsyncSqliteStore for testing."""
-    yield new_store(index=False)
+    yield new_store(AsyncSqliteStore, index=False)
 
 
 @pytest.fixture(scope="function")
@@ -48,7 +48,7 @@ async def create_vector_store(
         "embed": fake_embeddings,
         "text_fields": text_fields,
     }
-    yield new_store(index=index_config)
+    yield new_store(AsyncSqliteStore, index=index_config)
 
 
 @pytest.fixture(scope="function", params=["memory", "file"])

@@ -448,7 +448,7 @@ def test_search(store) -> None:
         store.delete(namespace, key)
 
 
-# memfuse: the vector-store builder, replaced (vector_type and distance_type are pgvector options)
+# memfuse: the vector-store builder, replaced (the same IndexConfig; vector_type is a pgvector storage option)
 @contextmanager
 def _create_vector_store(
     vector_type: str,
@@ -461,6 +461,10 @@ def _create_vector_store(
     index_config = {
         "dims": fake_embeddings.dims,
         "embed": fake_embeddings,
+        "ann_index_config": {
+            "vector_type": vector_type,
+        },
+        "distance_type": distance_type,
         "fields": text_fields,
     }
     yield new_store(
