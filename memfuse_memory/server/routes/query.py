@@ -67,7 +67,7 @@ async def query(user_id: str, body: QueryBody, gw: Gateway = GW, who: Principal 
         groups.append(reply["data"]["results"])
     hits = merge_hits(groups, body.top_k, sort_by, order)
     names = {s.id: s.name for s in gw.registry.sessions(user_id)}
-    updated = gw.registry.updated_times([h["id"] for h in hits])
+    updated = gw.registry.updated_times(user_id, [h["id"] for h in hits])
     results = [
         result_item({**h, "updated_at": updated.get(h["id"])}, session_names=names, asked_session=body.session_id)
         for h in hits
