@@ -16,8 +16,8 @@ from memfuse_memory.storage.sqlite import MessageStore, migrations
 from memfuse_memory.storage.sqlite.schema import SCHEMA_VERSION, message_row, user_token
 from tests.builders import key, round_of
 from tests.fakes import query_request
-from tests.unit.legacy_sqlite_v1 import SCHEMA_V1
 
+SCHEMA_V1 = (Path(__file__).parent / "legacy_sqlite_v1.sql").read_text(encoding="utf-8")
 CONTENTS = {
     ("alice", "a1"): ["the violet kayak is in the shed", "noted"],
     ("bob", "b1"): ["bob rides a green tandem", "fine"],

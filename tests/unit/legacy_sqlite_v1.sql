@@ -1,9 +1,5 @@
-"""The SQLite message store's DDL as schema version 1 wrote it (ids unique across all users),
-verbatim, to build old stores for the migration test."""
-
-from memfuse_memory.storage.term_stats import TOKENIZER
-
-SCHEMA_V1 = f"""
+-- The SQLite message store's DDL as schema version 1 executed it (ids unique across all users),
+-- verbatim, to build old stores for the migration test.
 CREATE TABLE IF NOT EXISTS rounds (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
     id         TEXT    NOT NULL UNIQUE,
@@ -34,7 +30,7 @@ CREATE INDEX IF NOT EXISTS messages_round ON messages (round_seq);
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
     content, user_token,
     content = 'messages', content_rowid = 'seq',
-    tokenize = '{TOKENIZER}'
+    tokenize = 'porter unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
     INSERT INTO messages_fts (rowid, content, user_token) VALUES (new.seq, new.content, new.user_token);
@@ -73,4 +69,3 @@ WHEN new.stored <> old.stored BEGIN
     INSERT INTO user_versions (user_id, version) VALUES (new.user_id, 1)
     ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
 END;
-"""
