@@ -49,7 +49,7 @@ def prepare(conn: sqlite3.Connection) -> None:
     """Bring the file to :data:`SCHEMA_VERSION` (creating it when new), all in one transaction.
 
     Foreign keys are off meanwhile (dropping the old ``rounds`` would otherwise cascade to the
-    messages), and checked before the commit.
+    messages), and checked after a rebuild, before the commit.
     """
     conn.execute("PRAGMA foreign_keys=OFF")
     try:
@@ -60,6 +60,8 @@ def prepare(conn: sqlite3.Connection) -> None:
                 raise StorageError(f"the message store has schema version {version}; this code knows {SCHEMA_VERSION}")
             if version == 1:
                 rebuild_with_user_keys(conn)
+                if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                    raise StorageError("the message store's rounds and messages do not match")
             for statement in statements(SCHEMA):
                 conn.execute(statement)
             conn.execute(
@@ -67,8 +69,6 @@ def prepare(conn: sqlite3.Connection) -> None:
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (str(SCHEMA_VERSION),),
             )
-            if conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
-                raise StorageError("the message store's rounds and messages do not match")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
