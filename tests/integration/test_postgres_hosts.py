@@ -106,7 +106,7 @@ def test_rounds_of_a_dead_engine_are_adopted_exactly_once(tmp_path: Path, postgr
         for thread in threads:
             thread.join()
         everything = set().union(*claimed)
-        assert everything == {f"r{n}" for n in range(40)}
+        assert everything == {IdKey("orphan", f"r{n}") for n in range(40)}
         assert sum(len(c) for c in claimed) == 40, "a round was adopted by two engines"
     finally:
         for store in [dead, *survivors]:
