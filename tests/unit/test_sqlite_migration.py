@@ -81,10 +81,18 @@ def v1_path(tmp_path: Path) -> Iterator[Path]:
 
 def test_a_v1_store_opens_with_everything_intact_and_ids_per_user(v1_path: Path) -> None:
     before = snapshot(v1_path)
+    reader = MessageStore(v1_path, read_only=True)  # an export beside a v1 writer: reads, migrates nothing
+    try:
+        assert reader.existing_ids("bob", ["b1-0", "a1-0"]) == {"b1-0"} and len(reader.export()) == 5
+    finally:
+        reader.close()
+    assert snapshot(v1_path) == before
     store = MessageStore(v1_path)
     try:
         assert store.store_id == "v1store", "the vector collections keep their names"
         exported = [(m.seq, m.id, m.scope.user_id, m.content) for m in store.export()]
+        kept = sum(row in exported for row in [(r[0], r[1], r[3], r[8]) for r in before[2]])
+        print(f"[ids-per-user] sqlite v1->v2 migration messages={len(before[2])} kept={kept}")
         assert exported == [(row[0], row[1], row[3], row[8]) for row in before[2]], "seq, ids and contents kept"
         assert [(m.scope.user_id, m.content) for m in store.export()] == [
             (user, text) for (user, _), texts in CONTENTS.items() for text in texts
