@@ -8,7 +8,7 @@
      │    ├── InvalidMessageError     a message (role, content, id, metadata, ...) is malformed
      │    ├── InvalidScopeError       a user, agent or session id is malformed
      │    ├── InvalidQueryError       query text, top_k, sort, filter or time range is malformed
-     │    └── DuplicateMessageError   a message id is already stored
+     │    └── DuplicateMessageError   a message or round id is already stored for this user
      ├── ServiceClosedError           the service was closed (or never started)
      ├── EmbeddingError               the embedding model failed (retried, never faked)
      └── StorageError                 a store failed
@@ -65,7 +65,8 @@ class InvalidQueryError(InvalidInputError):
 
 
 class DuplicateMessageError(InvalidInputError):
-    """A message id given by the caller is already stored."""
+    """A message or round id given by the caller is already stored for the same user (ids are
+    unique per user; another user's ids are never a conflict, nor named)."""
 
 
 class ServiceClosedError(MemFuseError, RuntimeError):

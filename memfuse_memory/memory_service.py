@@ -17,7 +17,7 @@ import numpy as np
 from memfuse_memory.buffer.hybrid_buffer import HybridEntry
 from memfuse_memory.config import RetryConfig
 from memfuse_memory.errors import StorageError, StorageUnavailableError, WriteRejectedError
-from memfuse_memory.models import QueryRequest
+from memfuse_memory.models import IdKey, QueryRequest
 from memfuse_memory.resilience import CircuitBreaker, call_with_retry
 from memfuse_memory.storage.base import MessageStoreProtocol
 from memfuse_memory.storage.vector_store import VectorHit, VectorItem, VectorStore
@@ -41,8 +41,8 @@ class MemoryService:
         self.rejected_rounds = 0  # rounds the vector store refused for good (isolated, not retried)
         self.rejected: deque[dict[str, str]] = deque(maxlen=REJECTED_KEPT)
 
-    def persist(self, entries: Sequence[HybridEntry]) -> list[str]:
-        """Write the entries' vectors, then mark their rounds stored; return the round ids stored.
+    def persist(self, entries: Sequence[HybridEntry]) -> list[IdKey]:
+        """Write the entries' vectors, then mark their rounds stored; return the keys of the rounds stored.
 
         A user's batch that the vector store refuses for good is split until the refused rounds
         are isolated: those are recorded in ``rejected`` (``get_stats``) and left unmarked (found
@@ -53,24 +53,24 @@ class MemoryService:
         by_user: dict[str, list[HybridEntry]] = defaultdict(list)
         for entry in entries:
             by_user[entry.round.scope.user_id].append(entry)
-        refused: set[str] = set()
+        refused: set[IdKey] = set()
         try:
             for user_id, group in by_user.items():
                 refused.update(self._write_isolating(user_id, group))
         except Exception:
             self.failed_writes += 1
             raise
-        written = [entry for entry in entries if entry.round.id not in refused]
-        round_ids = [entry.round.id for entry in written]
-        gone = set(self.store.mark_stored(round_ids))
-        for user_id in {entry.round.scope.user_id for entry in written if entry.round.id in gone}:
-            self.delete_vectors(
-                user_id, None, [e.round.id for e in written if e.round.id in gone and e.round.scope.user_id == user_id]
-            )
+        written = [entry for entry in entries if entry.round.key not in refused]
+        round_keys = [entry.round.key for entry in written]
+        gone: dict[str, list[str]] = defaultdict(list)
+        for user_id, round_id in self.store.mark_stored(round_keys):
+            gone[user_id].append(round_id)
+        for user_id, round_ids in gone.items():
+            self.delete_vectors(user_id, None, round_ids)
         self.chunks_stored_since_start += sum(len(entry.chunks) for entry in written)
-        return round_ids
+        return round_keys
 
-    def _write_isolating(self, user_id: str, entries: Sequence[HybridEntry]) -> set[str]:
+    def _write_isolating(self, user_id: str, entries: Sequence[HybridEntry]) -> set[IdKey]:
         """Upsert a user's entries; on a refusal for good, halve until the refused rounds stand
         alone. Returns the ids of the rounds refused (an outage still raises, for a retry)."""
         items = [VectorItem(chunk, entry.vectors[chunk.id]) for entry in entries for chunk in entry.chunks]
@@ -79,7 +79,7 @@ class MemoryService:
         except WriteRejectedError as exc:
             if len(entries) == 1:
                 self._reject(entries[0], exc)
-                return {entries[0].round.id}
+                return {entries[0].round.key}
             half = len(entries) // 2
             return self._write_isolating(user_id, entries[:half]) | self._write_isolating(user_id, entries[half:])
         return set()

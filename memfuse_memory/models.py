@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from memfuse_memory.scope import Scope, ScopeFilter
+from memfuse_memory.scope import IdKey, Scope, ScopeFilter
 
-__all__ = ["Chunk", "Hit", "QueryRequest", "Round", "Scope", "ScopeFilter", "StoredMessage"]
+__all__ = ["Chunk", "Hit", "IdKey", "QueryRequest", "Round", "Scope", "ScopeFilter", "StoredMessage"]
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
@@ -57,6 +57,16 @@ class StoredMessage:
     round_id: str
     seq: int = 0
 
+    @property
+    def key(self) -> IdKey:
+        """The message's id within its user."""
+        return IdKey(self.scope.user_id, self.id)
+
+    @property
+    def round_key(self) -> IdKey:
+        """Its round's id within the user."""
+        return IdKey(self.scope.user_id, self.round_id)
+
     def to_dict(self) -> dict[str, Any]:
         """The message as replies show it."""
         return {
@@ -84,6 +94,11 @@ class Round:
     seq: int = 0
 
     @property
+    def key(self) -> IdKey:
+        """The round's id within its user."""
+        return IdKey(self.scope.user_id, self.id)
+
+    @property
     def created_at(self) -> datetime:
         return self.messages[0].created_at
 
@@ -98,6 +113,11 @@ class Chunk:
     text: str
     message_ids: tuple[str, ...]
     created_at: datetime
+
+    @property
+    def round_key(self) -> IdKey:
+        """Its round's id within the user."""
+        return IdKey(self.scope.user_id, self.round_id)
 
 
 @dataclass(slots=True)

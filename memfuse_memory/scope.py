@@ -9,7 +9,7 @@ sessions out unless the query names that session.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 INTERNAL_PREFIX = "~"
 
@@ -29,6 +29,14 @@ class Scope:
     def internal(self) -> bool:
         """Whether the session is an adapter's own (see :data:`INTERNAL_PREFIX`)."""
         return is_internal(self.session_id)
+
+
+class IdKey(NamedTuple):
+    """A round's or message's id within its user: ids are unique per user, never across users,
+    so every lookup by id (buffers, worker, stores) keys by this pair."""
+
+    user_id: str
+    id: str
 
 
 def is_internal(session_id: str) -> bool:

@@ -24,7 +24,7 @@ from memfuse_memory.embedding.base import Embedder
 from memfuse_memory.errors import EmbeddingError, FlushTimeoutError, MemFuseError, StorageUnavailableError
 from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.metrics import LatencyRecorder
-from memfuse_memory.models import Scope
+from memfuse_memory.models import IdKey, Scope
 from memfuse_memory.resilience import CircuitBreaker, backoff_delay, call_with_retry
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 ORPHAN_CHECKS_PER_IDLE = 3
 
 
-def orphans(pending: set[str], mine: set[str], suspects: set[str]) -> tuple[set[str], set[str]]:
+def orphans(pending: set[IdKey], mine: set[IdKey], suspects: set[IdKey]) -> tuple[set[IdKey], set[IdKey]]:
     """Rounds to adopt now (pending and suspect at the last check too) and the new suspects."""
     foreign = pending - mine
     return foreign & suspects, foreign - suspects
@@ -62,7 +62,7 @@ class IndexWorker:
         self._tick = min(1.0, idle_seconds / 4)
         self._orphan_every = ORPHAN_CHECKS_PER_IDLE * idle_seconds
         self._next_orphan_check = time.monotonic() + self._orphan_every
-        self._suspects: set[str] = set()
+        self._suspects: set[IdKey] = set()
         self.adopted_rounds = 0
         self._storage_lock = storage_lock
         self._on_change = on_change
@@ -106,9 +106,9 @@ class IndexWorker:
 
     # -- waiting ------------------------------------------------------------------------------
 
-    def wait_stored(self, round_ids: Collection[str], timeout: float | None) -> None:
-        """Block until none of ``round_ids`` is buffered (a full flush is requested)."""
-        self._wait(lambda: not self._buffer.holds_any(round_ids), timeout, flush=True)
+    def wait_stored(self, round_keys: Collection[IdKey], timeout: float | None) -> None:
+        """Block until none of ``round_keys`` is buffered (a full flush is requested)."""
+        self._wait(lambda: not self._buffer.holds_any(round_keys), timeout, flush=True)
 
     def wait_caught_up(self, timeout: float | None) -> None:
         """Block until every buffered chunk is embedded and the HybridBuffer is within max_size."""
@@ -182,13 +182,13 @@ class IndexWorker:
     def _adopt_orphans(self) -> None:
         try:
             pending = self._memory.store.pending_round_ids()
-            mine = {rid for rid in pending if self._buffer.location(rid) != "storage"}
+            mine = {key for key in pending if self._buffer.location(key) != "storage"}
             adopt, self._suspects = orphans(pending, mine, self._suspects)
             rounds = self._memory.store.rounds_by_id(sorted(adopt)) if adopt else []
         except MemFuseError as exc:
             log.warning("orphan check skipped: %s", exc)
             return
-        adopted = [round_ for round_ in rounds if self._buffer.location(round_.id) == "storage"]
+        adopted = [round_ for round_ in rounds if self._buffer.location(round_.key) == "storage"]
         self._buffer.recover(adopted)
         self.adopted_rounds += len(adopted)
         if rounds:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from memfuse_memory.models import Round, Scope, StoredMessage
+from memfuse_memory.models import IdKey, Round, Scope, StoredMessage
+
+
+def key(rid: str, user: str = "u") -> IdKey:
+    """A round's or message's key, of user "u" unless told."""
+    return IdKey(user, rid)
 
 
 def round_of(rid: str, *contents: str, session: str = "s", user: str = "u") -> Round:

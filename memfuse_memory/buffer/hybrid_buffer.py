@@ -2,7 +2,8 @@
 rounds, in FIFO order until the MemoryService has stored them (pure, no I/O).
 
 Rounds leave only through :meth:`remove` after storage confirmed the write, so the buffer is
-never the only copy of anything in flight.
+never the only copy of anything in flight. Rounds are keyed by their id within the user
+(:class:`~memfuse_memory.scope.IdKey`): two users may use the same round id.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from memfuse_memory.models import Chunk, Round, Scope
+from memfuse_memory.models import Chunk, IdKey, Round, Scope
 
 
 @dataclass(slots=True)
@@ -34,17 +35,17 @@ class HybridBuffer:
 
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
-        self._entries: OrderedDict[str, HybridEntry] = OrderedDict()
+        self._entries: OrderedDict[IdKey, HybridEntry] = OrderedDict()
         self.flush_operations = 0
         self.flushed_rounds = 0
 
     def add(self, rounds: Sequence[Round], chunks: Sequence[Chunk]) -> None:
         """Take the rounds of one transfer and the chunks built from them."""
-        by_round: dict[str, list[Chunk]] = {r.id: [] for r in rounds}
+        by_round: dict[IdKey, list[Chunk]] = {r.key: [] for r in rounds}
         for chunk in chunks:
-            by_round[chunk.round_id].append(chunk)
+            by_round[chunk.round_key].append(chunk)
         for r in rounds:
-            self._entries[r.id] = HybridEntry(round=r, chunks=by_round[r.id])
+            self._entries[r.key] = HybridEntry(round=r, chunks=by_round[r.key])
 
     def pending_chunks(self, limit: int, accept: Callable[[Scope], bool] | None = None) -> list[Chunk]:
         """Up to ``limit`` chunks still without a vector (of the scopes ``accept`` takes), oldest first."""
@@ -65,16 +66,16 @@ class HybridBuffer:
         """Install embeddings; chunks whose round has gone (deleted, moved on) or whose text has
         changed meanwhile (the round grew) are skipped."""
         for chunk, vector in zip(chunks, vectors, strict=True):
-            entry = self._entries.get(chunk.round_id)
+            entry = self._entries.get(chunk.round_key)
             if entry is not None and any(c.id == chunk.id and c.text == chunk.text for c in entry.chunks):
                 entry.vectors[chunk.id] = vector
 
-    def take_vectors(self, round_ids: Collection[str]) -> dict[str, np.ndarray]:
+    def take_vectors(self, round_keys: Collection[IdKey]) -> dict[str, np.ndarray]:
         """Remove these rounds and return the vectors they had, by chunk text (carried along when
         rounds move from the RoundBuffer's early vectors to the HybridBuffer)."""
         known: dict[str, np.ndarray] = {}
-        for rid in round_ids:
-            entry = self._entries.pop(rid, None)
+        for key in round_keys:
+            entry = self._entries.pop(key, None)
             if entry is None:
                 continue
             for chunk in entry.chunks:
@@ -95,8 +96,8 @@ class HybridBuffer:
         stays, to be stored again."""
         removed = 0
         for entry in entries:
-            if self._entries.get(entry.round.id) is entry:
-                del self._entries[entry.round.id]
+            if self._entries.get(entry.round.key) is entry:
+                del self._entries[entry.round.key]
                 removed += 1
         if removed:
             self.flush_operations += 1
@@ -105,16 +106,16 @@ class HybridBuffer:
     def replace(self, round_: Round, chunks: Sequence[Chunk]) -> bool:
         """Swap a buffered round for a grown version of it (chunks rebuilt, vectors again to
         compute), keeping its place in the FIFO; False when the round is not here."""
-        if round_.id not in self._entries:
+        if round_.key not in self._entries:
             return False
-        self._entries[round_.id] = HybridEntry(round=round_, chunks=list(chunks))
+        self._entries[round_.key] = HybridEntry(round=round_, chunks=list(chunks))
         return True
 
-    def drop(self, predicate: Callable[[Scope], bool], round_ids: Collection[str] = ()) -> list[str]:
-        """Forget the rounds whose scope matches or whose id is listed (being deleted); return their ids."""
-        gone = [rid for rid, entry in self._entries.items() if rid in round_ids or predicate(entry.round.scope)]
-        for rid in gone:
-            del self._entries[rid]
+    def drop(self, predicate: Callable[[Scope], bool], round_keys: Collection[IdKey] = ()) -> list[IdKey]:
+        """Forget the rounds whose scope matches or whose key is listed (being deleted); return their keys."""
+        gone = [key for key, entry in self._entries.items() if key in round_keys or predicate(entry.round.scope)]
+        for key in gone:
+            del self._entries[key]
         return gone
 
     def search(self, query: np.ndarray, accept: Callable[[Scope], bool], limit: int) -> list[tuple[Chunk, float]]:
@@ -135,8 +136,8 @@ class HybridBuffer:
         order = np.argsort(-scores)[:limit]
         return [(chunks[i], float(scores[i])) for i in order]
 
-    def contains(self, round_id: str) -> bool:
-        return round_id in self._entries
+    def contains(self, round_key: IdKey) -> bool:
+        return round_key in self._entries
 
     def entries(self) -> list[HybridEntry]:
         return list(self._entries.values())

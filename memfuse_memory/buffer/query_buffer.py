@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from memfuse_memory.metrics import LatencyRecorder
-from memfuse_memory.models import Hit, QueryRequest, StoredMessage, iso, matches_filter, to_micros
+from memfuse_memory.models import Hit, IdKey, QueryRequest, StoredMessage, iso, matches_filter, to_micros
 
 
 class Generation(NamedTuple):
@@ -105,7 +105,7 @@ class QueryBuffer:
         request: QueryRequest,
         hits: Sequence[Hit],
         messages: Mapping[str, StoredMessage],
-        locate: Callable[[str], str],
+        locate: Callable[[IdKey], str],
     ) -> list[dict[str, Any]]:
         """Turn fused hits into results: scope re-checked (internal sessions left out unless named),
         filters applied, one per message, sorted."""
@@ -130,7 +130,7 @@ class QueryBuffer:
             chosen.sort(key=lambda pair: (pair[1].created_at, pair[1].seq), reverse=request.order == "desc")
         elif request.order == "asc":
             chosen.reverse()
-        return [_result(hit, message, locate(message.round_id)) for hit, message in chosen]
+        return [_result(hit, message, locate(message.round_key)) for hit, message in chosen]
 
     def stats(self) -> dict[str, object]:
         with self._lock:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from memfuse_memory.models import Round, Scope
+from memfuse_memory.models import IdKey, Round, Scope
 
 Trigger = Literal["tokens", "size", "flush", "idle", "delete"]
 
@@ -40,7 +40,7 @@ class RoundBuffer:
         self.max_tokens = max_tokens
         self.max_size = max_size
         self._queues: OrderedDict[Scope, _Queue] = OrderedDict()
-        self._round_ids: set[str] = set()
+        self._round_keys: set[IdKey] = set()
         self.transfer_triggers: Counter[str] = Counter()
 
     def add(self, round_: Round, now: float) -> list[Transfer]:
@@ -56,7 +56,7 @@ class RoundBuffer:
         queue.rounds.append(round_)
         queue.tokens += round_.tokens
         queue.last_write = now
-        self._round_ids.add(round_.id)
+        self._round_keys.add(round_.key)
         self._queues.move_to_end(key)
         if queue.tokens > self.max_tokens:
             transfers.append(self._take(key, "tokens"))
@@ -65,7 +65,7 @@ class RoundBuffer:
     def _take(self, key: Scope, trigger: Trigger) -> Transfer:
         queue = self._queues.pop(key)
         for round_ in queue.rounds:
-            self._round_ids.discard(round_.id)
+            self._round_keys.discard(round_.key)
         if trigger != "delete":
             self.transfer_triggers[trigger] += 1
         return Transfer(scope=key, rounds=queue.rounds, trigger=trigger)
@@ -103,24 +103,24 @@ class RoundBuffer:
             return [self._take(key, "tokens")]
         return []
 
-    def discard(self, round_ids: set[str]) -> None:
+    def discard(self, round_keys: set[IdKey]) -> None:
         """Remove these rounds wherever they are queued (their messages were deleted)."""
         for key in list(self._queues):
             queue = self._queues[key]
-            kept = [r for r in queue.rounds if r.id not in round_ids]
+            kept = [r for r in queue.rounds if r.key not in round_keys]
             if len(kept) != len(queue.rounds):
                 queue.rounds = kept
                 queue.tokens = sum(r.tokens for r in kept)
                 if not kept:
                     del self._queues[key]
-        self._round_ids -= round_ids
+        self._round_keys -= round_keys
 
     def scopes(self) -> list[Scope]:
         """The conversations with queued rounds, least recently written first."""
         return list(self._queues)
 
-    def contains(self, round_id: str) -> bool:
-        return round_id in self._round_ids
+    def contains(self, round_key: IdKey) -> bool:
+        return round_key in self._round_keys
 
     def rounds(self) -> list[Round]:
         """Every buffered round, oldest session first."""
@@ -132,7 +132,7 @@ class RoundBuffer:
 
     @property
     def round_count(self) -> int:
-        return len(self._round_ids)
+        return len(self._round_keys)
 
     def stats(self) -> dict[str, object]:
         return {

@@ -9,7 +9,8 @@ whatever the transfer thresholds. Every method is one
 intent, taken under a private lock that is never held while embedding, storing or waiting, so
 any thread (the event loop included) may call any of them. Listeners (the index worker) are
 told after each change, outside that lock. The lock order of the whole engine is written in
-:mod:`memfuse_memory.engine.components`.
+:mod:`memfuse_memory.engine.components`. Rounds are named by their id within the user
+(:class:`~memfuse_memory.scope.IdKey`), since two users may use the same round id.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from memfuse_memory.buffer.chunking import ChunkStrategy
 from memfuse_memory.buffer.hybrid_buffer import HybridBuffer, HybridEntry
 from memfuse_memory.buffer.round_buffer import RoundBuffer, Transfer, Trigger
 from memfuse_memory.metrics import LatencyRecorder
-from memfuse_memory.models import Chunk, Round, Scope, StoredMessage
+from memfuse_memory.models import Chunk, IdKey, Round, Scope, StoredMessage
 from memfuse_memory.tokens import TokenCounter
 
 Location = str  # "round_buffer", "hybrid_buffer" or "storage"
@@ -122,7 +123,7 @@ class WriteBuffer:
 
     def _queue(self, round_: Round, now: float) -> None:
         transfers = self._round_buffer.add(round_, now)
-        if self._round_buffer.contains(round_.id):
+        if self._round_buffer.contains(round_.key):
             self._early.add([round_], self._strategy.chunk([round_]))
         self._move(transfers)
 
@@ -131,7 +132,7 @@ class WriteBuffer:
             started = time.perf_counter()
             chunks = self._strategy.chunk(transfer.rounds)
             self._hybrid_buffer.add(transfer.rounds, chunks)
-            known = self._early.take_vectors([r.id for r in transfer.rounds])
+            known = self._early.take_vectors([r.key for r in transfer.rounds])
             carried = [chunk for chunk in chunks if chunk.text in known]
             if carried:
                 self._hybrid_buffer.set_vectors(carried, np.stack([known[chunk.text] for chunk in carried]))
@@ -141,11 +142,11 @@ class WriteBuffer:
 
     # -- transfers -----------------------------------------------------------------------------
 
-    def transfer_all(self, trigger: Trigger = "flush") -> set[str]:
-        """Move every RoundBuffer session to the HybridBuffer; return the ids of all buffered rounds."""
+    def transfer_all(self, trigger: Trigger = "flush") -> set[IdKey]:
+        """Move every RoundBuffer session to the HybridBuffer; return the keys of all buffered rounds."""
         with self._lock:
             self._move(self._round_buffer.flush(trigger))
-            held = {entry.round.id for entry in self._hybrid_buffer.entries()}
+            held = {entry.round.key for entry in self._hybrid_buffer.entries()}
         self._changed()
         return held
 
@@ -197,11 +198,11 @@ class WriteBuffer:
                 return self._hybrid_buffer.due(True)
             entries = self._hybrid_buffer.due(False)
             if idle:
-                chosen = {entry.round.id for entry in entries}
+                chosen = {entry.round.key for entry in entries}
                 entries += [
                     entry
                     for entry in self._hybrid_buffer.due(True)
-                    if entry.round.scope in idle and entry.round.id not in chosen
+                    if entry.round.scope in idle and entry.round.key not in chosen
                 ]
             return entries
 
@@ -225,10 +226,10 @@ class WriteBuffer:
         with self._lock:
             return bool(self._hybrid_buffer.pending_chunks(1))
 
-    def holds_any(self, round_ids: Collection[str]) -> bool:
+    def holds_any(self, round_keys: Collection[IdKey]) -> bool:
         """Whether any of these rounds is still in the HybridBuffer (not yet stored)."""
         with self._lock:
-            return any(self._hybrid_buffer.contains(rid) for rid in round_ids)
+            return any(self._hybrid_buffer.contains(key) for key in round_keys)
 
     # -- reads and deletes ---------------------------------------------------------------------
 
@@ -250,20 +251,20 @@ class WriteBuffer:
                 del self._last_write[scope]
         self._changed()
 
-    def discard_rounds(self, round_ids: set[str]) -> None:
+    def discard_rounds(self, round_keys: set[IdKey]) -> None:
         """Forget these rounds in both buffers (their messages were deleted)."""
         with self._lock:
-            self._round_buffer.discard(round_ids)
-            self._hybrid_buffer.drop(lambda scope: False, round_ids)
-            self._early.drop(lambda scope: False, round_ids)
+            self._round_buffer.discard(round_keys)
+            self._hybrid_buffer.drop(lambda scope: False, round_keys)
+            self._early.drop(lambda scope: False, round_keys)
         self._changed()
 
-    def location(self, round_id: str) -> Location:
+    def location(self, round_key: IdKey) -> Location:
         """Where a round is now: round_buffer, hybrid_buffer or storage."""
         with self._lock:
-            if self._round_buffer.contains(round_id):
+            if self._round_buffer.contains(round_key):
                 return "round_buffer"
-            if self._hybrid_buffer.contains(round_id):
+            if self._hybrid_buffer.contains(round_key):
                 return "hybrid_buffer"
             return "storage"
 

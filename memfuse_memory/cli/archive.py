@@ -23,7 +23,7 @@ from memfuse_memory.cli.errors import InputFileError
 from memfuse_memory.cli.formats import read_documents
 from memfuse_memory.config import LimitsConfig
 from memfuse_memory.errors import InvalidInputError
-from memfuse_memory.models import Scope
+from memfuse_memory.models import IdKey, Scope
 from memfuse_memory.storage import message_store
 from memfuse_memory.storage.message_store import MessageStore
 from memfuse_memory.validation import check_id, validate_round
@@ -80,8 +80,8 @@ class ArchiveRound:
 def read_archive(path: Path, limits: LimitsConfig) -> list[ArchiveRound]:
     """Parse and validate an export file completely; raise InputFileError naming the bad line."""
     rounds: list[ArchiveRound] = []
-    seen_rounds: set[str] = set()
-    seen_ids: set[str] = set()
+    seen_rounds: set[IdKey] = set()  # ids are unique per user: two users may share one
+    seen_ids: set[IdKey] = set()
     for where, row in read_documents(path):
         if not isinstance(row, dict):
             raise InputFileError(f"{where}: expected an exported message object, not {type(row).__name__}")
@@ -97,15 +97,16 @@ def read_archive(path: Path, limits: LimitsConfig) -> list[ArchiveRound]:
                 check_id(row["agent_id"], "agent_id", limits)
         except InvalidInputError as exc:
             raise InputFileError(f"{where}: {exc}") from exc
-        if row["id"] in seen_ids:
-            raise InputFileError(f"{where}: message id {row['id']!r} appears twice")
-        seen_ids.add(row["id"])
+        if IdKey(row["user_id"], row["id"]) in seen_ids:
+            raise InputFileError(f"{where}: message id {row['id']!r} appears twice for user {row['user_id']!r}")
+        seen_ids.add(IdKey(row["user_id"], row["id"]))
         scope = Scope(user_id=row["user_id"], session_id=row["session_id"], agent_id=row.get("agent_id"))
         current = rounds[-1] if rounds else None
-        if current is None or current.round_id != row["round_id"]:
-            if row["round_id"] in seen_rounds:
+        round_key = IdKey(row["user_id"], row["round_id"])
+        if current is None or IdKey(current.scope.user_id, current.round_id) != round_key:
+            if round_key in seen_rounds:
                 raise InputFileError(f"{where}: the lines of round {row['round_id']!r} are not contiguous")
-            seen_rounds.add(row["round_id"])
+            seen_rounds.add(round_key)
             current = ArchiveRound(row["round_id"], scope, where=where)
             rounds.append(current)
         elif current.scope != scope:

@@ -22,7 +22,7 @@ from memfuse_memory.cli.formats import Conversation, Defaults, read_conversation
 from memfuse_memory.cli.output import messages_table, results_table, stats_table
 from memfuse_memory.config import DEFAULT_CONFIG_PATH, LimitsConfig, load_config
 from memfuse_memory.errors import ConfigError, InvalidInputError, MemFuseError
-from memfuse_memory.models import Scope
+from memfuse_memory.models import IdKey, Scope
 from memfuse_memory.validation import check_id, validate_round
 
 BATCH_ROUNDS = 100
@@ -83,7 +83,7 @@ def partial_write(error: MemFuseError, written: int, total: int) -> CliError:
 
 def validate_conversations(conversations: Sequence[Conversation], limits: LimitsConfig) -> None:
     """Validate every round as the service will, so a bad file writes nothing."""
-    seen: set[str] = set()
+    seen: set[IdKey] = set()  # ids are unique per user
     for conversation in conversations:
         try:
             scope = Scope(
@@ -93,9 +93,9 @@ def validate_conversations(conversations: Sequence[Conversation], limits: Limits
             )
             for index, round_ in enumerate(conversation.rounds):
                 for message in validate_round(round_, scope, limits).messages:
-                    if message.id in seen:
+                    if message.key in seen:
                         raise InvalidInputError(f"round {index}: message id {message.id!r} appears twice in the file")
-                    seen.add(message.id)
+                    seen.add(message.key)
         except InvalidInputError as exc:
             raise InputFileError(f"{conversation.source}: {exc}") from exc
 
@@ -109,8 +109,8 @@ def ingest(ctx: Context) -> int:
     skipped = 0
     if not args.allow_duplicates:
         dedupe.give_content_ids(conversations)
-        ids = [m["id"] for c in conversations for r in c.rounds for m in r]
-        skipped = dedupe.drop_stored(conversations, dedupe.stored_ids(ctx.data_dir, ids))
+        keys = [IdKey(c.user_id, m["id"]) for c in conversations for r in c.rounds for m in r]
+        skipped = dedupe.drop_stored(conversations, dedupe.stored_ids(ctx.data_dir, keys))
         conversations = [c for c in conversations if c.rounds]
     total_rounds = sum(len(c.rounds) for c in conversations)
     written = 0
@@ -286,13 +286,15 @@ def import_(ctx: Context) -> int:
     args = ctx.args
     path = Path(args.file)
     rounds = archive.read_archive(path, ctx.config.limits)
-    stored = dedupe.stored_ids(ctx.data_dir, [m["id"] for r in rounds for m in r.messages])
+    stored = dedupe.stored_ids(ctx.data_dir, [IdKey(r.scope.user_id, m["id"]) for r in rounds for m in r.messages])
     if stored and not args.skip_existing:
+        example = min(stored)
         raise InputFileError(
             f"{len(stored)} message(s) of {path} are already stored in {ctx.data_dir} "
-            f"(e.g. {min(stored)!r}); nothing was imported. Pass --skip-existing to import only the rest"
+            f"(e.g. {example.id!r} of user {example.user_id!r}); nothing was imported. "
+            "Pass --skip-existing to import only the rest"
         )
-    kept = [r for r in rounds if not any(m["id"] in stored for m in r.messages)]
+    kept = [r for r in rounds if not any(IdKey(r.scope.user_id, m["id"]) in stored for m in r.messages)]
     skipped = sum(len(r.messages) for r in rounds) - sum(len(r.messages) for r in kept)
     rounds = kept
     written = 0

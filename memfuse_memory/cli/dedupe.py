@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from memfuse_memory.cli import archive
 from memfuse_memory.cli.formats import Conversation
+from memfuse_memory.models import IdKey
 from memfuse_memory.storage.sqlite import FILE_NAME
 
 
@@ -31,21 +33,25 @@ def give_content_ids(conversations: Sequence[Conversation]) -> None:
                     message["id"] = content_id(conversation, (r, m), message)
 
 
-def stored_ids(data_dir: Path, ids: Sequence[str]) -> set[str]:
-    """The ids among ``ids`` already stored in ``data_dir`` (none when it holds no memory yet)."""
+def stored_ids(data_dir: Path, keys: Sequence[IdKey]) -> set[IdKey]:
+    """The (user, message id) pairs among ``keys`` already stored in ``data_dir`` (none when it
+    holds no memory yet). Ids are unique per user: another user's message never counts."""
     if not (Path(data_dir) / FILE_NAME).is_file():
         return set()
+    by_user: dict[str, list[str]] = defaultdict(list)
+    for user_id, message_id in keys:
+        by_user[user_id].append(message_id)
     with archive.read_store(data_dir) as store:
-        return store.existing_ids(list(ids))
+        return {IdKey(user, mid) for user, ids in by_user.items() for mid in store.existing_ids(user, ids)}
 
 
-def drop_stored(conversations: Sequence[Conversation], stored: set[str]) -> int:
+def drop_stored(conversations: Sequence[Conversation], stored: set[IdKey]) -> int:
     """Remove the stored messages (and the rounds left empty) in place; return how many went."""
     dropped = 0
     for conversation in conversations:
         kept_rounds = []
         for round_ in conversation.rounds:
-            kept = [message for message in round_ if message.get("id") not in stored]
+            kept = [message for message in round_ if IdKey(conversation.user_id, message.get("id", "")) not in stored]
             dropped += len(round_) - len(kept)
             if kept:
                 kept_rounds.append(kept)

@@ -134,7 +134,7 @@ class QueryPath:
             vector_weight=self._settings.vector_weight,
         )
         try:
-            messages = self._store.messages_by_id([hit.message_id for hit in hits])
+            messages = self._store.messages_by_id(request.user_id, [hit.message_id for hit in hits])
         except StorageError as exc:  # the hits cannot be read back: an empty, degraded answer
             errors.append(f"message store: {exc}")
             messages = {}

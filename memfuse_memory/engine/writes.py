@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from memfuse_memory.buffer.query_buffer import QueryBuffer
 from memfuse_memory.buffer.write_buffer import WriteBuffer
 from memfuse_memory.memory_service import MemoryService
-from memfuse_memory.models import Round, Scope, StoredMessage
+from memfuse_memory.models import IdKey, Round, Scope, StoredMessage
 from memfuse_memory.storage.base import MessageStoreProtocol
 from memfuse_memory.storage.kv_store import KVStore
 from memfuse_memory.worker import IndexWorker
@@ -72,7 +72,7 @@ class WritePath:
         started = time.perf_counter()
         target = self._write_buffer.transfer_all("flush")
         if rounds is not None:
-            target &= {r.id for r in rounds}
+            target &= {r.key for r in rounds}
         self._query_buffer.invalidate()
         self._worker.wait_stored(target, timeout)
         return {"flushed_rounds": len(target), "seconds": round(time.perf_counter() - started, 4)}
@@ -104,10 +104,10 @@ class WritePath:
             touched = self._store.rounds_of_messages(user_id, [m.id for m in updates])
             with self._locks.commit:
                 self._store.update_messages(user_id, updates)
-                self._write_buffer.discard_rounds(set(touched))
+                self._write_buffer.discard_rounds(_keys(user_id, touched))
             self._memory.delete_vectors(user_id, None, touched)
             with self._locks.commit:
-                self._write_buffer.recover(self._store.rounds_by_id(touched))
+                self._write_buffer.recover(self._store.rounds_by_id(sorted(_keys(user_id, touched))))
         self._query_buffer.invalidate({user_id})
 
     def delete_messages(self, user_id: str, message_ids: Sequence[str]) -> int:
@@ -118,7 +118,12 @@ class WritePath:
                 self._memory.delete_vectors(user_id, None, touched)
             with self._locks.commit:
                 count, _emptied, partial = self._store.delete_messages(user_id, message_ids)
-                self._write_buffer.discard_rounds(set(touched))
-                self._write_buffer.recover(self._store.rounds_by_id(partial))
+                self._write_buffer.discard_rounds(_keys(user_id, touched))
+                self._write_buffer.recover(self._store.rounds_by_id(sorted(_keys(user_id, partial))))
         self._query_buffer.invalidate({user_id})
         return count
+
+
+def _keys(user_id: str, round_ids: Sequence[str]) -> set[IdKey]:
+    """The keys of one user's rounds."""
+    return {IdKey(user_id, rid) for rid in round_ids}

@@ -48,7 +48,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
     key_hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, name TEXT, permissions TEXT,
     created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT
 );
-CREATE TABLE IF NOT EXISTS message_updates (message_id TEXT PRIMARY KEY, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS message_edits (
+    user_id TEXT NOT NULL, message_id TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, message_id)
+);
 """
 
 _SHARED_AGENTS = """
@@ -342,21 +345,23 @@ class SQLiteRegistry:
 
     # -- message edit times --
 
-    def touch_messages(self, message_ids: Sequence[str]) -> None:
+    def touch_messages(self, user_id: str, message_ids: Sequence[str]) -> None:
+        """Record that these messages of the user were edited now (ids are unique per user only)."""
         stamp = now()
         with self._tx("record message edits") as conn:
             conn.executemany(
-                "INSERT INTO message_updates (message_id, updated_at) VALUES (?, ?) "
-                "ON CONFLICT (message_id) DO UPDATE SET updated_at = excluded.updated_at",
-                [(mid, stamp) for mid in message_ids],
+                "INSERT INTO message_edits (user_id, message_id, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (user_id, message_id) DO UPDATE SET updated_at = excluded.updated_at",
+                [(user_id, mid, stamp) for mid in message_ids],
             )
 
-    def updated_times(self, message_ids: Sequence[str]) -> dict[str, str]:
+    def updated_times(self, user_id: str, message_ids: Sequence[str]) -> dict[str, str]:
+        """When these messages of the user were last edited (ids never edited are left out)."""
         found: dict[str, str] = {}
         ids = list(message_ids)
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
             marks = ",".join("?" * len(part))
-            sql = f"SELECT message_id, updated_at FROM message_updates WHERE message_id IN ({marks})"
-            found.update(self._rows(sql, part, lambda mid, at: (mid, at)))
+            sql = f"SELECT message_id, updated_at FROM message_edits WHERE user_id = ? AND message_id IN ({marks})"
+            found.update(self._rows(sql, [user_id, *part], lambda mid, at: (mid, at)))
         return found

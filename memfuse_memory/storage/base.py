@@ -1,12 +1,16 @@
 """The message-store protocol the engine depends on: durable rounds and messages, their
-"stored" flag, per-user versions and keyword search. SQLite implements it (``storage.sqlite``)."""
+"stored" flag, per-user versions and keyword search. SQLite implements it (``storage.sqlite``).
+
+Round and message ids are unique per user, not across users: every lookup by id names the user
+(a user id argument, or :class:`~memfuse_memory.scope.IdKey` pairs where rounds of several users
+go together)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from memfuse_memory.models import QueryRequest, Round, StoredMessage
+from memfuse_memory.models import IdKey, QueryRequest, Round, StoredMessage
 
 
 @runtime_checkable
@@ -27,7 +31,7 @@ class MessageStoreProtocol(Protocol):
 
     def append_messages(self, round_: Round, messages: Sequence[StoredMessage]) -> None: ...
 
-    def mark_stored(self, round_ids: Sequence[str]) -> list[str]: ...
+    def mark_stored(self, round_keys: Sequence[IdKey]) -> list[IdKey]: ...
 
     def delete_session(self, user_id: str, session_id: str) -> int: ...
 
@@ -40,13 +44,13 @@ class MessageStoreProtocol(Protocol):
     # reads
     def rounds_of_messages(self, user_id: str, message_ids: Sequence[str]) -> list[str]: ...
 
-    def pending_round_ids(self) -> set[str]: ...
+    def pending_round_ids(self) -> set[IdKey]: ...
 
     def pending_rounds(self) -> list[Round]: ...
 
-    def rounds_by_id(self, round_ids: Sequence[str]) -> list[Round]: ...
+    def rounds_by_id(self, round_keys: Sequence[IdKey]) -> list[Round]: ...
 
-    def messages_by_id(self, ids: Sequence[str]) -> dict[str, StoredMessage]: ...
+    def messages_by_id(self, user_id: str, ids: Sequence[str]) -> dict[str, StoredMessage]: ...
 
     def session_messages(
         self, user_id: str, session_id: str, *, pending_only: bool, limit: int | None, order: str

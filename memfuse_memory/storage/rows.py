@@ -6,18 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from memfuse_memory.models import Round, from_micros
+from memfuse_memory.models import IdKey, Round, from_micros
 from memfuse_memory.storage.sqlite.schema import to_message
 
 
 def group_rounds(rows: Iterable[Sequence[Any]]) -> list[Round]:
     """Rounds from rows of ``MESSAGE_COLUMNS`` plus the round's seq, in row order."""
-    rounds: dict[str, Round] = {}
+    rounds: dict[IdKey, Round] = {}  # two users may use one round id
     for row in rows:
         message = to_message(tuple(row[:-1]))
-        current = rounds.get(message.round_id)
+        current = rounds.get(message.round_key)
         if current is None:
-            current = rounds[message.round_id] = Round(
+            current = rounds[message.round_key] = Round(
                 id=message.round_id, scope=message.scope, messages=[], seq=row[-1]
             )
         current.messages.append(message)

@@ -27,6 +27,9 @@ class Result:
     def json(self) -> Any:
         return json.loads(self.out)
 
+    def json_lines(self) -> list[Any]:
+        return [json.loads(line) for line in self.out.splitlines()]
+
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
@@ -301,3 +304,43 @@ def test_stats_shows_what_is_stored_then_labels_process_counters(cli: Callable[.
     text = cli("stats").out
     assert "Stored in" in text and "2026-03-02-pets" in text and "46 messages in 23 rounds" in text
     assert text.index("Stored in") < text.index("Counters of this process")
+
+
+def test_import_and_ingest_dedupe_per_user(cli: Callable[..., Result], tmp_path: Path) -> None:
+    """Ids are unique per user: bob's import or ingest of ids alice already has stores them, and
+    --skip-existing / ingest's dedupe skip only what the same user already has."""
+    lines = [
+        {"id": "m1", "round_id": "r1", "role": "user", "content": "alice's kayak"},
+        {"id": "m2", "round_id": "r2", "role": "user", "content": "alice's ficus"},
+    ]
+    source = tmp_path / "alice.jsonl"
+    source.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    assert cli("ingest", str(source), "--user", "alice").code == 0
+    archive = tmp_path / "both.jsonl"
+    bob_rows = [
+        {**row, "user_id": "bob", "content": row["content"].replace("alice", "bob")}
+        for row in cli("export", "--user", "alice").json_lines()
+    ]
+    archive.write_text("\n".join(json.dumps(row) for row in bob_rows), encoding="utf-8")
+    imported = cli("import", str(archive), "--json")
+    assert imported.code == 0, imported.err
+    assert imported.json()["messages"] == 2 and imported.json()["skipped_messages"] == 0
+    both = [json.loads(line) for line in cli("export", "--all-users").out.splitlines()]
+    assert [(r["user_id"], r["id"]) for r in both] == [("alice", "m1"), ("alice", "m2"), ("bob", "m1"), ("bob", "m2")]
+    assert [r["round_id"] for r in both[2:]] == [r["round_id"] for r in both[:2]], "bob's rounds reuse alice's ids"
+    everyone = tmp_path / "everyone.jsonl"
+    everyone.write_text("\n".join(json.dumps(row) for row in both), encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    whole = cli("import", str(everyone), "--json", "--data-dir", str(elsewhere), data=False)
+    assert whole.code == 0 and whole.json()["messages"] == 4, "one archive may hold two users' equal ids"
+    carol = [{**row, "user_id": "carol"} for row in bob_rows[:1]]
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("\n".join(json.dumps(row) for row in [*bob_rows, *carol]), encoding="utf-8")
+    refused = cli("import", str(mixed))
+    assert refused.code == 2 and "of user 'bob'" in refused.err and "carol" not in refused.err
+    skipped = cli("import", str(mixed), "--skip-existing", "--json")
+    assert skipped.code == 0 and skipped.json()["skipped_messages"] == 2 and skipped.json()["messages"] == 1
+    again = cli("ingest", str(source), "--user", "bob", "--json")
+    assert again.json()["messages"] == 0 and again.json()["skipped_messages"] == 2, "bob has m1, m2 by now"
+    dave = cli("ingest", str(source), "--user", "dave", "--json")
+    assert dave.json()["messages"] == 2 and dave.json()["skipped_messages"] == 0, "alice's ids never count for dave"

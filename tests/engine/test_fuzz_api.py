@@ -200,8 +200,9 @@ class Model:
     ok: int = 0
     rejected: int = 0
 
-    def ids(self) -> set[str]:
-        return {row["id"] for row in self.rows}
+    def ids(self, user: object) -> set[str]:
+        """The user's message ids (ids are unique per user: another user may hold the same)."""
+        return {row["id"] for row in self.rows if row["user_id"] == user}
 
     def session(self, user: str, session: str | None) -> list[dict[str, Any]]:
         """A session's rows; ``None`` names the engine's default session, as in the API."""
@@ -251,7 +252,7 @@ def run_op(api: Api, model: Model, op: tuple[Any, ...]) -> None:
         _, messages, session, user, continue_round = op
         given_ids = [m.get("id") for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
         reply = api("add", messages, session, user_id=user, continue_round=continue_round)["data"]
-        assert not (model.ids() & set(given_ids)), "a taken id must raise DuplicateMessageError"
+        assert not (model.ids(user) & set(given_ids)), "a taken id must raise DuplicateMessageError"
         assert [i for i, g in zip(reply["message_ids"], given_ids, strict=True) if g is not None] == [
             g for g in given_ids if g is not None
         ]
@@ -274,7 +275,7 @@ def run_op(api: Api, model: Model, op: tuple[Any, ...]) -> None:
             since=since,
             until=until,
         )["data"]
-        known = {row["id"]: row for row in model.rows}
+        known = {row["id"]: row for row in model.rows if row["user_id"] == user}
         assert not reply["degraded"] and len(reply["results"]) <= min(top_k, 15)
         for result in reply["results"]:
             row = known[result["id"]]
@@ -348,7 +349,7 @@ def test_public_api_never_raises_untyped_and_keeps_exactly_what_it_acknowledged(
                     model.rejected += 1
                     if op[0] == "add" and isinstance(op[1], list):
                         given = {m.get("id") for m in op[1] if isinstance(m, dict)}
-                        if model.ids() & given and not isinstance(exc, DuplicateMessageError):
+                        if model.ids(op[3]) & given and not isinstance(exc, DuplicateMessageError):
                             assert isinstance(exc, InvalidInputError)
                 assert service.engine.store.counts()["messages"] == len(model.rows)
         finally:

@@ -21,7 +21,7 @@ from memfuse_memory import BlockingBufferService
 from memfuse_memory.buffer.query_buffer import QueryBuffer
 from memfuse_memory.config import VectorStoreConfig
 from memfuse_memory.errors import StorageError
-from memfuse_memory.models import QueryRequest
+from memfuse_memory.models import IdKey, QueryRequest
 from memfuse_memory.storage.message_store import MessageStore
 from memfuse_memory.storage.vector_store import ChromaVectorStore, collection_name
 from memfuse_memory.worker import orphans
@@ -170,7 +170,7 @@ def test_a_flush_does_not_bring_back_vectors_of_rounds_another_engine_deleted(
     stored = [item.chunk for item in vectors.items["alice"].values()]
     assert [chunk.scope.session_id for chunk in stored] == ["kept"]
     assert holder.engine.store is not None
-    assert holder.engine.store.mark_stored(["no-such-round"]) == ["no-such-round"]
+    assert holder.engine.store.mark_stored([IdKey("alice", "no-such-round")]) == [IdKey("alice", "no-such-round")]
 
 
 def test_pending_rounds_picked_up_by_a_second_engine_are_stored_once(

@@ -130,3 +130,31 @@ def test_chroma_upserts_more_than_its_max_batch(tmp_path: Path, vector_store_con
     hits = store.query(vectors[4321], ScopeFilter("bulk"), 3)
     assert hits[0].message_ids == ("m4321",)
     assert store.count("bulk") == 6000
+
+
+def test_two_users_with_the_same_ids_are_indexed_found_and_changed_apart(tmp_path: Path) -> None:
+    """Ids are unique per user on the real stack (MiniLM, Chroma, the pass's message store): the
+    same message and round ids for two users, each found by meaning, each changing only its own."""
+    said = {"alice": "I keep a sourdough starter alive in the fridge.", "bob": "My bicycle has a flat rear tyre."}
+    with BlockingBufferService.from_config(data_dir=tmp_path) as memory:
+        for user, text in said.items():
+            memory.add_batch(
+                [[{"id": "m1", "role": "user", "content": text}], [{"id": "m2", "role": "user", "content": "noted"}]],
+                "s",
+                user_id=user,
+                round_ids=["r1", "r2"],
+            )
+        memory.flush_all()
+        vectors = memory.engine.components.vectors  # type: ignore[attr-defined]
+        assert vectors.count("alice") == vectors.count("bob") == 2
+        for user, question in (("alice", "baking bread at home"), ("bob", "repairing a bike")):
+            (best,) = memory.query(question, top_k=1, user_id=user)["data"]["results"]
+            assert (best["id"], best["round_id"], best["content"]) == ("m1", "r1", said[user])
+        memory.update_messages(["m1"], [{"role": "user", "content": "I sold my bicycle last week."}], user_id="alice")
+        memory.delete_messages(["m2"], user_id="bob")
+        memory.flush_all()
+        assert vectors.count("alice") == 2 and vectors.count("bob") == 1
+        (best,) = memory.query("repairing a bike", top_k=1, user_id="bob")["data"]["results"]
+        assert best["content"] == said["bob"], "alice's edit never reached bob's message"
+        alice = {m["id"]: m["content"] for m in memory.export_messages(user_id="alice")["data"]["messages"]}
+        assert alice == {"m1": "I sold my bicycle last week.", "m2": "noted"}

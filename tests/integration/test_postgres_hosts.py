@@ -16,6 +16,7 @@ from memfuse_memory import BlockingBufferService
 from memfuse_memory.bench.postgres_server import LocalPostgres, local_postgres
 from memfuse_memory.config import MessageStoreConfig
 from memfuse_memory.errors import StorageUnavailableError
+from memfuse_memory.models import IdKey
 from memfuse_memory.storage.postgres import PostgresMessageStore
 from tests.builders import round_of
 from tests.integration.conftest import ChromaServer
@@ -91,7 +92,7 @@ def test_rounds_of_a_dead_engine_are_adopted_exactly_once(tmp_path: Path, postgr
     try:
         assert all(not s.pending_round_ids() for s in survivors), "rounds of a live engine were taken"
         dead._owner_conn.close()  # the engine dies: its session, and with it its owner lock, ends
-        claimed: list[set[str]] = [set() for _ in survivors]
+        claimed: list[set[IdKey]] = [set() for _ in survivors]
         start = threading.Barrier(len(survivors))
 
         def claim(i: int) -> None:
@@ -105,7 +106,7 @@ def test_rounds_of_a_dead_engine_are_adopted_exactly_once(tmp_path: Path, postgr
         for thread in threads:
             thread.join()
         everything = set().union(*claimed)
-        assert everything == {f"r{n}" for n in range(40)}
+        assert everything == {IdKey("orphan", f"r{n}") for n in range(40)}
         assert sum(len(c) for c in claimed) == 40, "a round was adopted by two engines"
     finally:
         for store in [dead, *survivors]:

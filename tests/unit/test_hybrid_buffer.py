@@ -6,7 +6,7 @@ import numpy as np
 
 from memfuse_memory.buffer.chunking import MessageChunkStrategy
 from memfuse_memory.buffer.hybrid_buffer import HybridBuffer
-from tests.builders import round_of
+from tests.builders import key, round_of
 
 
 def test_hybrid_buffer_fifo_pending_search_and_remove() -> None:
@@ -33,6 +33,6 @@ def test_vectors_for_a_dropped_round_are_ignored() -> None:
     rounds = [round_of("r1", "a")]
     chunks = MessageChunkStrategy().chunk(rounds)
     buffer.add(rounds, chunks)
-    assert buffer.drop(lambda scope: True) == ["r1"]
+    assert buffer.drop(lambda scope: True) == [key("r1")]
     buffer.set_vectors(chunks, np.ones((1, 2), dtype=np.float32))
     assert buffer.chunk_count == 0

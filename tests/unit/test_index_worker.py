@@ -20,7 +20,7 @@ from memfuse_memory.models import Round
 from memfuse_memory.storage.sqlite import MessageStore
 from memfuse_memory.tokens import TokenCounter
 from memfuse_memory.worker import IndexWorker, orphans
-from tests.builders import round_of
+from tests.builders import key, round_of
 from tests.fakes import FakeEmbedder, MemoryVectorStore
 
 RETRY = RetryConfig(
@@ -82,7 +82,7 @@ def test_a_flush_waits_until_every_round_is_stored(rig: Rig) -> None:
     rig.add(round_of("r1", "first note"), round_of("r2", "second note"))
     rig.worker.wait_stored(rig.buffer.transfer_all(), timeout=30)
     assert rig.store.pending_round_ids() == set()
-    assert rig.vectors.count("u") == 2 and rig.buffer.location("r2") == "storage"
+    assert rig.vectors.count("u") == 2 and rig.buffer.location(key("r2")) == "storage"
     assert {"u"} in rig.changed, "the query cache is told about embeddings and flushes"
     assert rig.worker.stats()["embedded_chunks"] == 2 and rig.worker.alive
 
@@ -92,8 +92,8 @@ def test_an_embedding_failure_reaches_the_flusher_and_the_data_stays_pending(rig
     rig.add(round_of("r1", "note"))
     with pytest.raises(EmbeddingError, match="stays pending"):
         rig.worker.wait_stored(rig.buffer.transfer_all(), timeout=30)
-    assert rig.store.pending_round_ids() == {"r1"}
-    rig.worker.wait_stored({"r1"}, timeout=30)  # retried after the backoff
+    assert rig.store.pending_round_ids() == {key("r1")}
+    rig.worker.wait_stored({key("r1")}, timeout=30)  # retried after the backoff
     assert rig.store.pending_round_ids() == set()
 
 
@@ -110,7 +110,7 @@ def test_a_new_round_is_embedded_at_once_without_a_transfer(tmp_path: Path) -> N
     try:
         rig.add(round_of("r1", "my kitten is called Miso"))
         rig.worker.wait_caught_up(timeout=30)
-        assert rig.buffer.location("r1") == "round_buffer", "no transfer happened"
+        assert rig.buffer.location(key("r1")) == "round_buffer", "no transfer happened"
         found = rig.buffer.search_vectors(rig.embedder.embed(["kitten Miso"])[0], lambda scope: True, 5)
         assert [chunk.round_id for chunk, _ in found] == ["r1"]
         assert rig.worker.stats()["embedded_chunks"] == 1 and rig.vectors.count() == 0

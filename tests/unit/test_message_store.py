@@ -10,7 +10,7 @@ from memfuse_memory.errors import DuplicateMessageError
 from memfuse_memory.scope import INTERNAL_PREFIX
 from memfuse_memory.storage import MessageStoreProtocol
 from memfuse_memory.storage.sqlite import MessageStore
-from tests.builders import round_of
+from tests.builders import key, round_of
 from tests.fakes import query_request
 
 
@@ -28,17 +28,17 @@ def test_it_implements_the_protocol_the_engine_depends_on(store: MessageStore) -
 
 def test_rounds_are_pending_until_marked_stored(store: MessageStore) -> None:
     store.append_rounds([round_of("r1", "hello", "hi"), round_of("r2", "bye")])
-    assert store.pending_round_ids() == {"r1", "r2"}
+    assert store.pending_round_ids() == {key("r1"), key("r2")}
     assert [r.id for r in store.pending_rounds()] == ["r1", "r2"]
-    assert store.mark_stored(["r1", "gone"]) == ["gone"], "a round deleted meanwhile is reported"
-    assert store.pending_round_ids() == {"r2"}
+    assert store.mark_stored([key("r1"), key("gone")]) == [key("gone")], "a round deleted meanwhile is reported"
+    assert store.pending_round_ids() == {key("r2")}
     assert store.counts() == {"messages": 3, "rounds": 2, "pending_rounds": 1}
 
 
 def test_appending_to_a_stored_round_makes_it_pending_again(store: MessageStore) -> None:
     (first,) = rounds = [round_of("r1", "question")]
     store.append_rounds(rounds)
-    store.mark_stored(["r1"])
+    store.mark_stored([key("r1")])
     more = round_of("r1", "x", "the answer").messages[1:]
     store.append_messages(first, more)
     (pending,) = store.pending_rounds()
@@ -81,6 +81,6 @@ def test_reads_in_order(store: MessageStore) -> None:
         "three",
     ]
     assert [m.content for m in store.export(user_id="u")] == ["one", "two", "three"]
-    assert set(store.messages_by_id(["r1-1", "nope"])) == {"r1-1"}
+    assert set(store.messages_by_id("u", ["r1-1", "nope"])) == {"r1-1"}
     assert sorted(store.rounds_of_messages("u", ["r1-1", "r2-0"])) == ["r1", "r2"]
     assert [row["session_id"] for row in store.sessions("u")] == ["s"]

@@ -13,7 +13,7 @@ from memfuse_memory.buffer.round_buffer import RoundBuffer
 from memfuse_memory.buffer.write_buffer import WriteBuffer
 from memfuse_memory.models import Scope
 from memfuse_memory.tokens import TokenCounter
-from tests.builders import round_of
+from tests.builders import key, round_of
 
 
 def buffer(round_size: int = 5, hybrid_size: int = 5) -> tuple[WriteBuffer, RoundBuffer, HybridBuffer]:
@@ -29,27 +29,27 @@ def embed_all(wb: WriteBuffer) -> None:
 def test_a_round_moves_round_buffer_then_hybrid_buffer_then_storage() -> None:
     wb, _, _ = buffer()
     wb.add_rounds([round_of("r1", "hello there")])
-    assert wb.location("r1") == "round_buffer" and wb.has_work() and not wb.embedding_pending()
-    assert wb.transfer_all() == {"r1"}
-    assert wb.location("r1") == "hybrid_buffer" and wb.has_work() and wb.embedding_pending()
+    assert wb.location(key("r1")) == "round_buffer" and wb.has_work() and not wb.embedding_pending()
+    assert wb.transfer_all() == {key("r1")}
+    assert wb.location(key("r1")) == "hybrid_buffer" and wb.has_work() and wb.embedding_pending()
     embed_all(wb)
     assert not wb.embedding_pending()
     due = wb.due(True)
-    assert [e.round.id for e in due] == ["r1"] and wb.holds_any(["r1"])
+    assert [e.round.id for e in due] == ["r1"] and wb.holds_any([key("r1")])
     wb.confirm_stored(due)
-    assert wb.location("r1") == "storage" and not wb.holds_any(["r1"]) and not wb.has_work()
+    assert wb.location(key("r1")) == "storage" and not wb.holds_any([key("r1")]) and not wb.has_work()
 
 
 def test_a_round_in_the_round_buffer_is_embedded_at_once_and_its_vector_moves_on() -> None:
     wb, _, _ = buffer()
     wb.add_rounds([round_of("r1", "hello there")])
     chunks = wb.next_embedding_batch(10)
-    assert [c.round_id for c in chunks] == ["r1"] and wb.location("r1") == "round_buffer"
+    assert [c.round_id for c in chunks] == ["r1"] and wb.location(key("r1")) == "round_buffer"
     wb.install_vectors(chunks, np.ones((1, 8), dtype=np.float32))
     assert not wb.has_work()
     assert [c.round_id for c, _ in wb.search_vectors(np.ones(8, dtype=np.float32), lambda s: True, 5)] == ["r1"]
     wb.transfer_all()
-    assert not wb.embedding_pending() and wb.location("r1") == "hybrid_buffer"
+    assert not wb.embedding_pending() and wb.location(key("r1")) == "hybrid_buffer"
     assert [e.round.id for e in wb.due(True)] == ["r1"]
 
 
@@ -108,7 +108,7 @@ def test_extend_round_rechunks_a_transferred_round_and_a_stale_confirm_keeps_it(
     flushing = wb.due(True)  # the worker is storing the old version...
     wb.extend_round(last, [replace(round_of("x", "answer").messages[0], id="r1-1", round_id="r1")])
     wb.confirm_stored(flushing)  # ...and confirms it after the round grew
-    assert wb.location("r1") == "hybrid_buffer", "the grown round stays, to be stored again"
+    assert wb.location(key("r1")) == "hybrid_buffer", "the grown round stays, to be stored again"
     (entry,) = hybrid.entries()
     assert [m.content for m in entry.round.messages] == ["question", "answer"] and not entry.embedded
 
@@ -122,7 +122,7 @@ def test_extend_round_buffers_again_a_round_already_stored() -> None:
     embed_all(wb)
     wb.confirm_stored(wb.due(True))
     wb.extend_round(last, [replace(round_of("x", "answer").messages[0], id="r1-1", round_id="r1")])
-    assert wb.location("r1") == "round_buffer"
+    assert wb.location(key("r1")) == "round_buffer"
     assert [m.content for m in rounds.rounds()[0].messages] == ["question", "answer"]
 
 
@@ -130,11 +130,11 @@ def test_forget_and_discard_reach_both_buffers() -> None:
     wb, _, _ = buffer(round_size=1)
     wb.add_rounds([round_of("a1", "x", session="a"), round_of("a2", "y", session="a")])  # a1 transferred
     wb.add_rounds([round_of("b1", "z", session="b")])
-    assert {wb.location(r) for r in ("a1", "a2")} == {"hybrid_buffer", "round_buffer"}
+    assert {wb.location(key(r)) for r in ("a1", "a2")} == {"hybrid_buffer", "round_buffer"}
     wb.forget(lambda scope: scope.session_id == "a")
-    assert wb.location("a1") == wb.location("a2") == "storage"
-    wb.discard_rounds({"b1"})
-    assert wb.location("b1") == "storage" and wb.stats()["round_buffer"]["round_count"] == 0
+    assert wb.location(key("a1")) == wb.location(key("a2")) == "storage"
+    wb.discard_rounds({key("b1")})
+    assert wb.location(key("b1")) == "storage" and wb.stats()["round_buffer"]["round_count"] == 0
 
 
 def test_search_vectors_keeps_to_the_scope() -> None:
@@ -153,7 +153,7 @@ def test_idle_sessions_transfer_and_are_forgotten_once_empty() -> None:
     wb.add_rounds([round_of("r1", "x")])
     assert wb.transfer_idle(10) == set()
     now[0] = 11
-    assert wb.transfer_idle(10) == {Scope("u", "s")} and wb.location("r1") == "hybrid_buffer"
+    assert wb.transfer_idle(10) == {Scope("u", "s")} and wb.location(key("r1")) == "hybrid_buffer"
     embed_all(wb)
     wb.confirm_stored(wb.due(False, {Scope("u", "s")}))
     wb.forget_idle({Scope("u", "s")})

@@ -41,7 +41,7 @@ async def list_knowledge(user_id: str, gw: Gateway = GW, who: Principal = CALLER
     who.require(READ)
     gw.user(user_id, who)
     items = list((await _all(gw, user_id)).values())
-    updated = gw.registry.updated_times([m["id"] for m in items])
+    updated = gw.registry.updated_times(user_id, [m["id"] for m in items])
     return ok({"knowledge": [knowledge_item(m, updated) for m in items]})
 
 
@@ -62,7 +62,7 @@ async def read_knowledge(
     who.require(READ)
     gw.user(user_id, who)
     found = await gw.stored(user_id, KNOWLEDGE_SESSION, body.knowledge_ids, "knowledge_ids")
-    updated = gw.registry.updated_times(body.knowledge_ids)
+    updated = gw.registry.updated_times(user_id, body.knowledge_ids)
     return ok({"knowledge": [knowledge_item(m, updated) for m in found]})
 
 
@@ -76,7 +76,7 @@ async def update_knowledge(
     gw.user(user_id, who)
     await gw.stored(user_id, KNOWLEDGE_SESSION, body.knowledge_ids, "knowledge_ids")
     await gw.service.update_messages(body.knowledge_ids, [_message(t) for t in body.new_knowledge], user_id=user_id)
-    gw.registry.touch_messages(body.knowledge_ids)
+    gw.registry.touch_messages(user_id, body.knowledge_ids)
     return ok({"knowledge_ids": body.knowledge_ids}, "knowledge updated")
 
 

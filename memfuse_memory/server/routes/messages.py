@@ -81,7 +81,7 @@ async def list_messages(
         messages = reply["data"]["messages"]
     if sort_by == "id":
         messages.sort(key=lambda m: m["id"], reverse=order == "desc")
-    updated = gw.registry.updated_times([m["id"] for m in messages])
+    updated = gw.registry.updated_times(user, [m["id"] for m in messages])
     return ok({"messages": [message_item(m, updated) for m in messages]})
 
 
@@ -92,7 +92,7 @@ async def read_messages(
     who.require(READ)
     session = gw.session(session_id, who)
     found = await gw.stored(session.user_id, session.id, body.message_ids, "message_ids")
-    updated = gw.registry.updated_times(body.message_ids)
+    updated = gw.registry.updated_times(session.user_id, body.message_ids)
     return ok({"messages": [message_item(m, updated) for m in found]})
 
 
@@ -107,7 +107,7 @@ async def update_messages(
     session = gw.session(session_id, who)
     await gw.stored(session.user_id, session.id, body.message_ids, "message_ids")
     await gw.service.update_messages(body.message_ids, body.new_messages, user_id=session.user_id)
-    gw.registry.touch_messages(body.message_ids)
+    gw.registry.touch_messages(session.user_id, body.message_ids)
     return ok({"message_ids": body.message_ids}, "messages updated")
 
 

@@ -55,7 +55,7 @@ def _answer(gw: Gateway, user_id: str, hits: list[dict[str, Any]], asked_session
         record = gw.registry.session(session_id)  # cached: no listing of every session of the user
         if record is not None and record.user_id == user_id:
             names[session_id] = record.name
-    updated = gw.registry.updated_times([h["id"] for h in hits])
+    updated = gw.registry.updated_times(user_id, [h["id"] for h in hits])
     results = [
         result_item({**h, "updated_at": updated.get(h["id"])}, session_names=names, asked_session=asked_session)
         for h in hits

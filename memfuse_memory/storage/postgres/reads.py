@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from memfuse_memory.models import Round, StoredMessage
+from memfuse_memory.models import IdKey, Round, StoredMessage
 from memfuse_memory.storage.postgres.connection import PgConnection, storage_error
 from memfuse_memory.storage.postgres.schema import MESSAGE_COLUMNS, to_message
 from memfuse_memory.storage.rows import export_where, group_rounds, session_summaries
@@ -44,23 +44,25 @@ class PgReads(PgConnection):
             raise storage_error("cannot claim orphaned rounds", exc) from exc
         return claimed
 
-    def pending_round_ids(self) -> set[str]:
+    def pending_round_ids(self) -> set[IdKey]:
         """Rounds this engine must index: its own pending rounds, and those it claims from dead engines."""
         self.claim_orphans()
-        return {
-            row[0] for row in self._read("SELECT id FROM {s}.rounds WHERE NOT stored AND owner = %s", (self.owner,))
-        }
+        sql = "SELECT user_id, id FROM {s}.rounds WHERE NOT stored AND owner = %s"
+        return {IdKey(*row) for row in self._read(sql, (self.owner,))}
 
     def pending_rounds(self) -> list[Round]:
         """The rounds of :meth:`pending_round_ids`, in the order they were added."""
         self.claim_orphans()
         return self._rounds("NOT r.stored AND r.owner = %s", (self.owner,))
 
-    def rounds_by_id(self, round_ids: Sequence[str]) -> list[Round]:
-        """The given rounds with their remaining messages, in the order they were added."""
-        if not round_ids:
+    def rounds_by_id(self, round_keys: Sequence[IdKey]) -> list[Round]:
+        """The given rounds (by user and id) with their remaining messages, in the order they were added."""
+        if not round_keys:
             return []
-        return self._rounds("r.id = ANY(%s)", (list(round_ids),))
+        return self._rounds(
+            "(r.user_id, r.id) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+            ([key.user_id for key in round_keys], [key.id for key in round_keys]),
+        )
 
     def _rounds(self, where: str, args: tuple[Any, ...]) -> list[Round]:
         sql = f"SELECT {MESSAGE_COLUMNS}, r.seq {JOINED} WHERE {where} ORDER BY r.seq, m.seq"
@@ -73,11 +75,12 @@ class PgReads(PgConnection):
         )
         return [row[0] for row in rows]
 
-    def messages_by_id(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
-        """The stored messages among ``ids``; missing (deleted) ids are left out."""
+    def messages_by_id(self, user_id: str, ids: Sequence[str]) -> dict[str, StoredMessage]:
+        """This user's stored messages among ``ids``; missing (deleted) ids are left out."""
         if not ids:
             return {}
-        rows = self._read(f"SELECT {MESSAGE_COLUMNS} {JOINED} WHERE m.id = ANY(%s)", (list(ids),))
+        sql = f"SELECT {MESSAGE_COLUMNS} {JOINED} WHERE m.user_id = %s AND m.id = ANY(%s)"
+        rows = self._read(sql, (user_id, list(ids)))
         return {message.id: message for message in map(to_message, rows)}
 
     def session_messages(

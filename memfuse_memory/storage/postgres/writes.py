@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 
 from memfuse_memory.errors import DuplicateMessageError, InvalidInputError
-from memfuse_memory.models import Round, StoredMessage
+from memfuse_memory.models import IdKey, Round, StoredMessage
 from memfuse_memory.storage.postgres.connection import PgConnection, storage_error
 from memfuse_memory.storage.postgres.schema import BUMP_VERSION, INSERT_MESSAGE, INSERT_ROUND, message_row, round_params
 
@@ -56,26 +56,32 @@ class PgWrites(PgConnection):
         except psycopg.Error as exc:
             raise storage_error(f"cannot append to round {round_.id}", exc) from exc
 
-    def mark_stored(self, round_ids: Sequence[str]) -> list[str]:
-        """Record that these rounds' vectors are stored; return the ids of rounds gone meanwhile."""
-        if not round_ids:
+    def mark_stored(self, round_keys: Sequence[IdKey]) -> list[IdKey]:
+        """Record that these rounds' vectors are stored; return the keys of rounds gone meanwhile."""
+        if not round_keys:
             return []
+        keys = ([key.user_id for key in round_keys], [key.id for key in round_keys])
         try:
             with self._write() as conn:
                 rows = conn.execute(
                     self.sql(
-                        "UPDATE {s}.rounds SET stored = true WHERE id = ANY(%s) AND NOT stored RETURNING user_id, id"
+                        "UPDATE {s}.rounds SET stored = true WHERE (user_id, id) IN "
+                        "(SELECT * FROM unnest(%s::text[], %s::text[])) AND NOT stored RETURNING user_id, id"
                     ),
-                    (list(round_ids),),
+                    keys,
                 ).fetchall()
                 present = conn.execute(
-                    self.sql("SELECT id FROM {s}.rounds WHERE id = ANY(%s)"), (list(round_ids),)
+                    self.sql(
+                        "SELECT user_id, id FROM {s}.rounds WHERE (user_id, id) IN "
+                        "(SELECT * FROM unnest(%s::text[], %s::text[]))"
+                    ),
+                    keys,
                 ).fetchall()
                 self._bump(conn, (user for user, _ in rows))
         except psycopg.Error as exc:
-            raise storage_error(f"cannot mark {len(round_ids)} round(s) stored", exc) from exc
-        found = {row[0] for row in present}
-        return [rid for rid in round_ids if rid not in found]
+            raise storage_error(f"cannot mark {len(round_keys)} round(s) stored", exc) from exc
+        found = {IdKey(*row) for row in present}
+        return [key for key in round_keys if key not in found]
 
     def update_messages(self, user_id: str, updates: Sequence[StoredMessage]) -> list[str]:
         """Replace role, content, name and metadata of a user's messages; their rounds are pending again."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from memfuse_memory.errors import StorageError
-from memfuse_memory.storage.sqlite.schema import SCHEMA
+from memfuse_memory.storage.sqlite.migrations import prepare
 
 CLOSE_GRACE_SECONDS = 1.0  # how long close waits for running statements before interrupting them
 
@@ -51,7 +51,7 @@ class SqliteConnection:
                 return
             path.parent.mkdir(parents=True, exist_ok=True)
             with self._using() as conn:
-                conn.executescript(SCHEMA)
+                prepare(conn)
             self.store_id = self._ensure_store_id()
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open the message store at {path}: {exc}") from exc

@@ -37,7 +37,8 @@ class SqliteKeywords(SqliteConnection):
             return {}
         expression = f'user_token : "{user_token(request.user_id)}" AND content : ({match})'
         try:
-            return self._ranked(expression, request, limit)
+            with self._using():  # counted as in flight, so close never closes the connection under it
+                return self._ranked(expression, request, limit)
         except sqlite3.Error as exc:
             raise StorageError(f"message store read failed: {exc}") from exc
 

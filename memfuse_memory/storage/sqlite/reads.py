@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from memfuse_memory.models import Round, StoredMessage
+from memfuse_memory.models import IdKey, Round, StoredMessage
 from memfuse_memory.storage.rows import export_where, group_rounds, session_summaries
 from memfuse_memory.storage.sqlite.connection import SqliteConnection
 from memfuse_memory.storage.sqlite.schema import MESSAGE_COLUMNS, to_message
@@ -39,19 +39,20 @@ class SqliteReads(SqliteConnection):
         )
         return session_summaries(rows)
 
-    def pending_round_ids(self) -> set[str]:
-        """Ids of the rounds acknowledged but not yet in the vector store."""
-        return {row[0] for row in self._read("SELECT id FROM rounds WHERE stored = 0", ())}
+    def pending_round_ids(self) -> set[IdKey]:
+        """Keys of the rounds acknowledged but not yet in the vector store."""
+        return {IdKey(*row) for row in self._read("SELECT user_id, id FROM rounds WHERE stored = 0", ())}
 
     def pending_rounds(self) -> list[Round]:
         """Rounds acknowledged but not yet in the vector store, in the order they were added."""
         return self._rounds("r.stored = 0", ())
 
-    def rounds_by_id(self, round_ids: Sequence[str]) -> list[Round]:
-        """The given rounds with their remaining messages, in the order they were added."""
-        if not round_ids:
+    def rounds_by_id(self, round_keys: Sequence[IdKey]) -> list[Round]:
+        """The given rounds (by user and id) with their remaining messages, in the order they were added."""
+        if not round_keys:
             return []
-        return self._rounds(f"r.id IN ({','.join('?' * len(round_ids))})", tuple(round_ids))
+        values = ",".join(["(?, ?)"] * len(round_keys))
+        return self._rounds(f"(r.user_id, r.id) IN (VALUES {values})", tuple(v for key in round_keys for v in key))
 
     def _rounds(self, where: str, args: tuple[Any, ...]) -> list[Round]:
         return group_rounds(
@@ -82,16 +83,16 @@ class SqliteReads(SqliteConnection):
             messages.reverse()
         return messages
 
-    def messages_by_id(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
-        """The stored messages among ``ids``; missing (deleted) ids are left out."""
+    def messages_by_id(self, user_id: str, ids: Sequence[str]) -> dict[str, StoredMessage]:
+        """This user's stored messages among ``ids``; missing (deleted) ids are left out."""
         found: dict[str, StoredMessage] = {}
         for start in range(0, len(ids), 500):
             part = list(ids[start : start + 500])
             marks = ",".join("?" * len(part))
             rows = self._read(
                 f"SELECT {MESSAGE_COLUMNS} FROM messages m JOIN rounds r ON r.seq = m.round_seq "
-                f"WHERE m.id IN ({marks})",
-                part,
+                f"WHERE m.user_id = ? AND m.id IN ({marks})",
+                [user_id, *part],
             )
             for row in rows:
                 message = to_message(row)

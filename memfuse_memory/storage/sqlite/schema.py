@@ -1,4 +1,8 @@
-"""The SQLite message store's schema and row mapping: tables, FTS5 index, version triggers."""
+"""The SQLite message store's schema and row mapping: tables, FTS5 index, version triggers.
+
+Round and message ids are unique per user (the keys are ``(user_id, id)``); schema version 1 had
+them unique across all users, and :mod:`.migrations` rebuilds such a store on open.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +14,23 @@ from typing import Any
 from memfuse_memory.models import Scope, StoredMessage, from_micros, to_micros
 from memfuse_memory.storage.term_stats import TOKENIZER
 
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS rounds (
+SCHEMA_VERSION = 2  # meta 'schema_version'; 2: ids unique per user
+
+ROUNDS_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    id         TEXT    NOT NULL UNIQUE,
+    id         TEXT    NOT NULL,
     user_id    TEXT    NOT NULL,
     agent_id   TEXT,
     session_id TEXT    NOT NULL,
     created_us INTEGER NOT NULL,
-    stored     INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS rounds_pending ON rounds (seq) WHERE stored = 0;
-CREATE INDEX IF NOT EXISTS rounds_scope ON rounds (user_id, session_id);
-CREATE TABLE IF NOT EXISTS messages (
+    stored     INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (user_id, id)
+);"""
+MESSAGES_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    id         TEXT    NOT NULL UNIQUE,
+    id         TEXT    NOT NULL,
     round_seq  INTEGER NOT NULL REFERENCES rounds (seq) ON DELETE CASCADE,
     user_id    TEXT    NOT NULL,
     user_token TEXT    NOT NULL,
@@ -34,8 +40,22 @@ CREATE TABLE IF NOT EXISTS messages (
     content    TEXT    NOT NULL,
     name       TEXT,
     created_us INTEGER NOT NULL,
-    metadata   TEXT    NOT NULL
-);
+    metadata   TEXT    NOT NULL,
+    UNIQUE (user_id, id)
+);"""
+ROUND_FIELDS = "seq, id, user_id, agent_id, session_id, created_us, stored"
+MESSAGE_FIELDS = (
+    "seq, id, round_seq, user_id, user_token, agent_id, session_id, role, content, name, created_us, metadata"
+)
+
+SCHEMA = (
+    ROUNDS_TABLE.format(name="rounds")
+    + """
+CREATE INDEX IF NOT EXISTS rounds_pending ON rounds (seq) WHERE stored = 0;
+CREATE INDEX IF NOT EXISTS rounds_scope ON rounds (user_id, session_id);
+"""
+    + MESSAGES_TABLE.format(name="messages")
+    + f"""
 CREATE INDEX IF NOT EXISTS messages_session ON messages (user_id, session_id, seq);
 CREATE INDEX IF NOT EXISTS messages_round ON messages (round_seq);
 CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
@@ -81,6 +101,7 @@ WHEN new.stored <> old.stored BEGIN
     ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
 END;
 """
+)
 
 FILE_NAME = "messages.sqlite3"
 MESSAGE_COLUMNS = (

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import defaultdict
 from collections.abc import Sequence
 
 from memfuse_memory.errors import DuplicateMessageError, InvalidInputError, StorageError
-from memfuse_memory.models import Round, StoredMessage, to_micros
+from memfuse_memory.models import IdKey, Round, StoredMessage, to_micros
 from memfuse_memory.storage.sqlite.connection import SqliteConnection
 from memfuse_memory.storage.sqlite.schema import message_row, user_token
 
@@ -33,15 +34,9 @@ class SqliteWrites(SqliteConnection):
                         [message_row(m, round_.seq, scope, token) for m in round_.messages],
                     )
         except sqlite3.IntegrityError as exc:
-            taken = self.existing_ids([m.id for r in rounds for m in r.messages])
+            taken = self._taken(rounds)
             if taken:
-                raise DuplicateMessageError(f"message id(s) already stored: {', '.join(sorted(taken))}") from exc
-            marks = ",".join("?" * len(rounds))
-            rows = self._read(f"SELECT id FROM rounds WHERE id IN ({marks})", [r.id for r in rounds])
-            if rows:
-                raise DuplicateMessageError(
-                    f"round id(s) already stored: {', '.join(sorted(r[0] for r in rows))}"
-                ) from exc
+                raise DuplicateMessageError(taken) from exc
             raise StorageError(f"cannot store {len(rounds)} round(s): {exc}") from exc
         except sqlite3.Error as exc:
             raise StorageError(f"cannot store {len(rounds)} round(s): {exc}") from exc
@@ -60,37 +55,54 @@ class SqliteWrites(SqliteConnection):
                 )
                 conn.execute("UPDATE rounds SET stored = 0 WHERE seq = ?", (round_.seq,))
         except sqlite3.IntegrityError as exc:
-            taken = self.existing_ids([m.id for m in messages])
+            taken = self.existing_ids(scope.user_id, [m.id for m in messages])
             raise DuplicateMessageError(f"message id(s) already stored: {', '.join(sorted(taken))}") from exc
         except sqlite3.Error as exc:
             raise StorageError(f"cannot append to round {round_.id}: {exc}") from exc
 
-    def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        """The message ids among ``ids`` that are already stored."""
+    def _taken(self, rounds: Sequence[Round]) -> str:
+        """What made an append of ``rounds`` fail: the ids their users already have ("" if none)."""
+        messages: dict[str, list[str]] = defaultdict(list)
+        round_ids: dict[str, list[str]] = defaultdict(list)
+        for round_ in rounds:
+            messages[round_.scope.user_id].extend(m.id for m in round_.messages)
+            round_ids[round_.scope.user_id].append(round_.id)
+        taken = sorted(mid for user_id, ids in messages.items() for mid in self.existing_ids(user_id, ids))
+        if taken:
+            return f"message id(s) already stored: {', '.join(taken)}"
+        taken = sorted(rid for user_id, ids in round_ids.items() for rid in self._existing(user_id, ids, "rounds"))
+        return f"round id(s) already stored: {', '.join(taken)}" if taken else ""
+
+    def existing_ids(self, user_id: str, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` of messages this user already has (another user's are no concern)."""
+        return self._existing(user_id, ids, "messages")
+
+    def _existing(self, user_id: str, ids: Sequence[str], table: str) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(ids), 500):
             part = list(ids[start : start + 500])
             marks = ",".join("?" * len(part))
-            found.update(row[0] for row in self._read(f"SELECT id FROM messages WHERE id IN ({marks})", part))
+            sql = f"SELECT id FROM {table} WHERE user_id = ? AND id IN ({marks})"
+            found.update(row[0] for row in self._read(sql, [user_id, *part]))
         return found
 
-    def mark_stored(self, round_ids: Sequence[str]) -> list[str]:
+    def mark_stored(self, round_keys: Sequence[IdKey]) -> list[IdKey]:
         """Record that these rounds' vectors are in the vector store.
 
-        Returns the ids of rounds that are gone (deleted meanwhile, possibly by another process),
+        Returns the keys of rounds that are gone (deleted meanwhile, possibly by another process),
         so the caller can remove the vectors it has just written for them.
         """
-        if not round_ids:
+        if not round_keys:
             return []
         try:
             with self._write() as conn:
                 return [
-                    rid
-                    for rid in round_ids
-                    if conn.execute("UPDATE rounds SET stored = 1 WHERE id = ?", (rid,)).rowcount == 0
+                    key
+                    for key in round_keys
+                    if conn.execute("UPDATE rounds SET stored = 1 WHERE user_id = ? AND id = ?", key).rowcount == 0
                 ]
         except sqlite3.Error as exc:
-            raise StorageError(f"cannot mark {len(round_ids)} round(s) stored: {exc}") from exc
+            raise StorageError(f"cannot mark {len(round_keys)} round(s) stored: {exc}") from exc
 
     def update_messages(self, user_id: str, updates: Sequence[StoredMessage]) -> list[str]:
         """Replace role, content, name and metadata of a user's messages in one transaction (ids, times
@@ -114,7 +126,9 @@ class SqliteWrites(SqliteConnection):
                     ],
                 )
                 touched = sorted({round_id for _, round_id in rows})
-                conn.executemany("UPDATE rounds SET stored = 0 WHERE id = ?", [(rid,) for rid in touched])
+                conn.executemany(
+                    "UPDATE rounds SET stored = 0 WHERE user_id = ? AND id = ?", [(user_id, rid) for rid in touched]
+                )
         except KeyError as exc:
             raise InvalidInputError(f"no message of this user with id {', '.join(exc.args[0])}") from exc
         except sqlite3.Error as exc:
@@ -139,26 +153,23 @@ class SqliteWrites(SqliteConnection):
         try:
             with self._write() as conn:
                 rows = conn.execute(
-                    f"SELECT m.seq, r.id FROM messages m JOIN rounds r ON r.seq = m.round_seq "
+                    f"SELECT m.seq, r.id, r.seq FROM messages m JOIN rounds r ON r.seq = m.round_seq "
                     f"WHERE m.user_id = ? AND m.id IN ({marks})",
                     (user_id, *message_ids),
                 ).fetchall()
-                touched = sorted({round_id for _, round_id in rows})
-                conn.executemany("DELETE FROM messages WHERE seq = ?", [(seq,) for seq, _ in rows])
+                touched = sorted({(round_id, round_seq) for _, round_id, round_seq in rows})
+                conn.executemany("DELETE FROM messages WHERE seq = ?", [(row[0],) for row in rows])
                 emptied: list[str] = []
-                for round_id in touched:
-                    left = conn.execute(
-                        "SELECT COUNT(*) FROM messages m JOIN rounds r ON r.seq = m.round_seq WHERE r.id = ?",
-                        (round_id,),
-                    ).fetchone()[0]
+                for round_id, round_seq in touched:
+                    left = conn.execute("SELECT COUNT(*) FROM messages WHERE round_seq = ?", (round_seq,)).fetchone()[0]
                     if left:
-                        conn.execute("UPDATE rounds SET stored = 0 WHERE id = ?", (round_id,))
+                        conn.execute("UPDATE rounds SET stored = 0 WHERE seq = ?", (round_seq,))
                     else:
-                        conn.execute("DELETE FROM rounds WHERE id = ?", (round_id,))
+                        conn.execute("DELETE FROM rounds WHERE seq = ?", (round_seq,))
                         emptied.append(round_id)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot delete {len(message_ids)} message(s): {exc}") from exc
-        return len(rows), emptied, [rid for rid in touched if rid not in emptied]
+        return len(rows), emptied, [rid for rid, _ in touched if rid not in emptied]
 
     def _delete(self, where: str, args: tuple[str, ...]) -> int:
         try:

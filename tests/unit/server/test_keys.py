@@ -119,3 +119,40 @@ def test_serve_refuses_a_public_interface_without_keys_and_starts_nothing(tmp_pa
     monkeypatch.delenv("MEMFUSE_ADMIN_API_KEY", raising=False)
     assert main(["--data-dir", str(tmp_path / "data"), "serve", "--host", "0.0.0.0", "--port", "1"]) == 3
     assert not (tmp_path / "data").exists()
+
+
+async def test_two_users_with_keys_use_the_same_message_ids_and_change_only_their_own(make_gateway) -> None:
+    """Ids are unique per user: bob adding ids alice has succeeds (no oracle, no squatting), and
+    each key reads, updates and deletes its own message of that id; edit times stay per user."""
+    async with make_gateway(admin=True, require_api_key=True) as client:
+        users = {name: await _user_with_key(client, name) for name in ("alice", "bob")}
+        for name, (_, sid, key) in users.items():
+            body = {"messages": [{"id": "m1", "role": "user", "content": f"{name} parks the teal kayak"},
+                                 {"id": "m2", "role": "assistant", "content": f"noted, {name}"}]}  # fmt: skip
+            added = await client.post(f"{API}/sessions/{sid}/messages", json=body, headers=bearer(key))
+            assert assert_envelope(added, 201)["data"]["message_ids"] == ["m1", "m2"]
+        (a_uid, a_sid, a_key), (b_uid, b_sid, b_key) = users["alice"], users["bob"]
+        update = {"message_ids": ["m1"], "new_messages": [{"role": "user", "content": "alice sold the kayak"}]}
+        assert_envelope(await client.put(f"{API}/sessions/{a_sid}/messages", json=update, headers=bearer(a_key)), 200)
+        gone = {"message_ids": ["m2"]}
+        assert_envelope(
+            await client.request("DELETE", f"{API}/sessions/{b_sid}/messages", json=gone, headers=bearer(b_key)), 200
+        )
+        read = {"message_ids": ["m1"]}
+        a_read = await client.post(f"{API}/sessions/{a_sid}/messages/read", json=read, headers=bearer(a_key))
+        b_read = await client.post(f"{API}/sessions/{b_sid}/messages/read", json=read, headers=bearer(b_key))
+        (a_m1,) = assert_envelope(a_read, 200)["data"]["messages"]
+        (b_m1,) = assert_envelope(b_read, 200)["data"]["messages"]
+        assert a_m1["content"] == "alice sold the kayak" and a_m1["updated_at"] != a_m1["created_at"]
+        assert b_m1["content"] == "bob parks the teal kayak" and b_m1["updated_at"] == b_m1["created_at"]
+        a_list = assert_envelope(await client.get(f"{API}/sessions/{a_sid}/messages", headers=bearer(a_key)), 200)
+        b_list = assert_envelope(await client.get(f"{API}/sessions/{b_sid}/messages", headers=bearer(b_key)), 200)
+        assert sorted(m["id"] for m in a_list["data"]["messages"]) == ["m1", "m2"]
+        assert [m["id"] for m in b_list["data"]["messages"]] == ["m1"]
+        b_found = await client.post(f"{API}/users/{b_uid}/query", json={"query": "teal kayak"}, headers=bearer(b_key))
+        assert [r["content"] for r in assert_envelope(b_found, 200)["data"]["results"]][:1] == [
+            "bob parks the teal kayak"
+        ]
+        a_found = await client.post(f"{API}/users/{a_uid}/query", json={"query": "kayak"}, headers=bearer(a_key))
+        a_contents = {r["content"] for r in assert_envelope(a_found, 200)["data"]["results"]}
+        assert "alice sold the kayak" in a_contents and a_contents <= {"alice sold the kayak", "noted, alice"}
