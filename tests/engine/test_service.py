@@ -118,6 +118,7 @@ def test_user_isolation_and_session_scope(memory: BlockingBufferService) -> None
 
 def test_cache_hits_and_is_invalidated_by_writes_and_deletes(memory: BlockingBufferService) -> None:
     memory.add(turn("the capital of France is Paris", "right"), session_id="s", user_id="u")
+    memory.flush_all()  # the worker's embedding would otherwise refresh the answer between the two queries
     first = memory.query("capital France", user_id="u")
     second = memory.query("capital France", user_id="u")
     assert not first["data"]["cached"] and second["data"]["cached"]
