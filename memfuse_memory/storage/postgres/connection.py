@@ -22,6 +22,9 @@ from memfuse_memory.errors import StorageError, StorageUnavailableError
 from memfuse_memory.storage.postgres.dsn import quote_ident, redact_dsn
 from memfuse_memory.storage.postgres.schema import MIGRATION_LOCK, MIGRATIONS
 
+# psycopg_pool counters summed over the pools an outage replaced (see ``_revive``)
+_POOL_COUNTERS = ("requests_num", "requests_errors", "connections_errors", "connections_lost")
+
 
 def storage_error(action: str, exc: BaseException) -> StorageError:
     """The typed error of a failed operation, its text free of any password."""
@@ -48,7 +51,10 @@ class PgConnection:
         self._closed = False
         self.store_id = ""
         self._sizes = (settings.pool_min_size, settings.pool_max_size)
+        self._synchronous = settings.synchronous_commit
         self._options = f"-c synchronous_commit={settings.synchronous_commit}"
+        self._carried: dict[str, int] = {}
+        self._replaced = 0
         self._revive_lock = threading.Lock()
         self._pool = self._new_pool()
         try:
@@ -84,6 +90,10 @@ class PgConnection:
             fresh = self._new_pool()
             fresh.open(wait=False)
             self._pool = fresh
+        retired = pool.get_stats()
+        for key in _POOL_COUNTERS:
+            self._carried[key] = self._carried.get(key, 0) + retired.get(key, 0)
+        self._replaced += 1
         pool.close(timeout=0)
         return True
 
@@ -162,14 +172,31 @@ class PgConnection:
                 raise storage_error("message store read failed", exc) from exc
         raise AssertionError("unreachable")
 
-    def pool_stats(self) -> dict[str, Any]:
-        """Pool sizes and the server, without its password."""
+    def backend_stats(self) -> dict[str, Any]:
+        """The server (without its password), the schema and the connection pool: connections open,
+        in use and idle, requests waiting for one, and the errors since start (carried over when an
+        outage replaced the pool). Local counters only: no round trip."""
         stats = self._pool.get_stats()
+        size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
+        lifetime = {key: stats.get(key, 0) + self._carried.get(key, 0) for key in _POOL_COUNTERS}
         return {
+            "backend": "postgres",
             "dsn": redact_dsn(self._dsn),
             "schema": self.schema,
-            "pool_size": stats.get("pool_size", 0),
-            "pool_available": stats.get("pool_available", 0),
+            "synchronous_commit": self._synchronous,
+            "pool": {
+                "min_size": self._sizes[0],
+                "max_size": self._sizes[1],
+                "size": size,
+                "in_use": size - idle,
+                "idle": idle,
+                "waiting": stats.get("requests_waiting", 0),
+                "requests": lifetime["requests_num"],
+                "request_errors": lifetime["requests_errors"],
+                "connection_errors": lifetime["connections_errors"],
+                "connections_lost": lifetime["connections_lost"],
+                "replaced_after_outage": self._replaced,
+            },
         }
 
     def close(self) -> None:

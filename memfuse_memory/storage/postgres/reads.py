@@ -73,6 +73,12 @@ class PgReads(PgConnection):
         )
         return [row[0] for row in rows]
 
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` already stored (for an import that skips what is there)."""
+        if not ids:
+            return set()
+        return {row[0] for row in self._read("SELECT id FROM {s}.messages WHERE id = ANY(%s)", (list(ids),))}
+
     def messages_by_id(self, ids: Sequence[str]) -> dict[str, StoredMessage]:
         """The stored messages among ``ids``; missing (deleted) ids are left out."""
         if not ids:

@@ -18,6 +18,21 @@ from memfuse_memory.models import Round, StoredMessage
 from memfuse_memory.storage.postgres.connection import PgConnection, storage_error
 from memfuse_memory.storage.postgres.schema import BUMP_VERSION, INSERT_MESSAGE, INSERT_ROUND, message_row, round_params
 
+# The rounds marked stored now, their users' versions bumped (in user order, so two engines never
+# deadlock), and the rounds stored before; a round deleted by another engine meanwhile is in neither
+# (the UPDATE and the FOR KEY SHARE lock wait for that delete's commit, then skip the row).
+MARK_STORED = """
+WITH marked AS (
+    UPDATE {s}.rounds SET stored = true WHERE id = ANY(%(ids)s) AND NOT stored RETURNING id, user_id
+), bumped AS (
+    INSERT INTO {s}.user_versions (user_id, version) SELECT DISTINCT user_id, 1 FROM marked ORDER BY user_id
+    ON CONFLICT (user_id) DO UPDATE SET version = {s}.user_versions.version + 1
+), before AS (
+    SELECT id FROM {s}.rounds WHERE id = ANY(%(ids)s) AND stored FOR KEY SHARE
+)
+SELECT id FROM marked UNION SELECT id FROM before
+"""
+
 
 class PgWrites(PgConnection):
     """Every change to the shared store."""
@@ -57,21 +72,15 @@ class PgWrites(PgConnection):
             raise storage_error(f"cannot append to round {round_.id}", exc) from exc
 
     def mark_stored(self, round_ids: Sequence[str]) -> list[str]:
-        """Record that these rounds' vectors are stored; return the ids of rounds gone meanwhile."""
+        """Record that these rounds' vectors are stored; return the ids of rounds gone meanwhile.
+
+        One statement (one round trip), so the version rows it bumps stay locked only until its
+        commit and an ``add`` of the same user never waits on a multi-statement transaction."""
         if not round_ids:
             return []
         try:
-            with self._write() as conn:
-                rows = conn.execute(
-                    self.sql(
-                        "UPDATE {s}.rounds SET stored = true WHERE id = ANY(%s) AND NOT stored RETURNING user_id, id"
-                    ),
-                    (list(round_ids),),
-                ).fetchall()
-                present = conn.execute(
-                    self.sql("SELECT id FROM {s}.rounds WHERE id = ANY(%s)"), (list(round_ids),)
-                ).fetchall()
-                self._bump(conn, (user for user, _ in rows))
+            with self._connection() as conn:
+                present = conn.execute(self.sql(MARK_STORED), {"ids": list(round_ids)}).fetchall()
         except psycopg.Error as exc:
             raise storage_error(f"cannot mark {len(round_ids)} round(s) stored", exc) from exc
         found = {row[0] for row in present}
