@@ -11,6 +11,7 @@ from typing import Any
 
 from memfuse_memory.cli import archive
 from memfuse_memory.cli.formats import Conversation
+from memfuse_memory.config import MemFuseConfig
 from memfuse_memory.storage.sqlite import FILE_NAME
 
 
@@ -31,11 +32,12 @@ def give_content_ids(conversations: Sequence[Conversation]) -> None:
                     message["id"] = content_id(conversation, (r, m), message)
 
 
-def stored_ids(data_dir: Path, ids: Sequence[str]) -> set[str]:
-    """The ids among ``ids`` already stored in ``data_dir`` (none when it holds no memory yet)."""
-    if not (Path(data_dir) / FILE_NAME).is_file():
+def stored_ids(config: MemFuseConfig, ids: Sequence[str]) -> set[str]:
+    """The ids among ``ids`` already in the configured message store (none when a SQLite data
+    directory holds no memory yet)."""
+    if config.storage.message_store.backend == "sqlite" and not (Path(config.storage.data_dir) / FILE_NAME).is_file():
         return set()
-    with archive.read_store(data_dir) as store:
+    with archive.read_store(config) as store:
         return store.existing_ids(list(ids))
 
 

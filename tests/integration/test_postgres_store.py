@@ -1,0 +1,95 @@
+"""The PostgreSQL message store on a real server: ``mark_stored`` in one statement (rounds deleted
+meanwhile are reported, versions bumped), the pool in the stats, and the command line reading the
+configured PostgreSQL backend (stats, history, query, export, import)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from memfuse_memory.cli import main
+from memfuse_memory.config import MessageStoreConfig
+from memfuse_memory.storage.postgres import PostgresMessageStore
+from tests.builders import round_of
+from tests.integration.message_store_mode import schema_for
+
+SAMPLE = Path(__file__).resolve().parents[2] / "memfuse_memory" / "data" / "sample_conversation.json"
+
+
+def test_mark_stored_reports_deleted_rounds_and_bumps_versions_once(tmp_path: Path, postgres_dsn: str) -> None:
+    settings = MessageStoreConfig(backend="postgres", dsn=postgres_dsn, schema_name=schema_for(tmp_path))
+    store = PostgresMessageStore(settings)
+    try:
+        kept, gone = round_of("kept", "a note to keep"), round_of("gone", "a note to delete")
+        other = round_of("other", "another user's note", user="v")
+        store.append_rounds([kept, gone, other])
+        before = store.user_version("u"), store.user_version("v")
+        store.delete_messages("u", [gone.messages[0].id])
+        after_delete = store.user_version("u")
+        assert store.mark_stored([kept.id, gone.id, other.id]) == [gone.id]
+        assert store.user_version("u") == after_delete + 1 and store.user_version("v") == before[1] + 1
+        assert store.counts()["pending_rounds"] == 0
+        # marking again finds them stored (not gone) and changes no version
+        assert store.mark_stored([kept.id, other.id]) == []
+        assert store.user_version("u") == after_delete + 1
+        pool = store.backend_stats()["pool"]
+        assert pool["size"] >= 1 and pool["in_use"] == 0 and pool["requests"] > 0
+    finally:
+        store.close()
+
+
+def run(*argv: str) -> tuple[int, Any]:
+    """One command in-process (the real engine), its exit code and its --json output."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([*argv, "--json"])
+    text = out.getvalue().strip()
+    return code, json.loads(text) if text.startswith(("{", "[")) else text
+
+
+def test_cli_reads_the_configured_postgres_backend(tmp_path: Path, postgres_dsn: str) -> None:
+    data_dir = tmp_path / "data"
+    config = tmp_path / "memfuse.yaml"
+    store = {"backend": "postgres", "dsn": postgres_dsn, "schema_name": schema_for(tmp_path / "cli")}
+    config.write_text(yaml.safe_dump({"storage": {"data_dir": str(data_dir), "message_store": store}}))
+    common = ("--config", str(config))
+
+    code, summary = run("ingest", str(SAMPLE), *common)
+    assert code == 0 and summary["messages"] == 46
+    shared = PostgresMessageStore(MessageStoreConfig(**store))
+    try:
+        assert shared.counts()["messages"] == 46, "the messages went to PostgreSQL"
+    finally:
+        shared.close()
+
+    code, stats = run("stats", *common)
+    assert code == 0 and stats["storage"]["messages"] == 46
+    assert stats["stored"]["message_store"]["backend"] == "postgres"
+    assert stats["stored"]["message_store"]["schema"] == store["schema_name"]
+    assert stats["stored"]["disk"]["message_store_bytes"] == 0
+    assert stats["storage"]["message_store"]["pool"]["max_size"] == 8
+
+    session = summary["sessions"][0]["session_id"]
+    code, history = run("history", session, "--user", "demo", *common)
+    assert code == 0 and history["messages"] and all(m["session_id"] == session for m in history["messages"])
+
+    code, found = run("query", "greyhound Biscuit", "--user", "demo", "--top-k", "2", *common)
+    assert code == 0 and "Biscuit" in found["results"][0]["content"]
+
+    archive = tmp_path / "archive.jsonl"
+    code, exported = run("export", "--all-users", "--output", str(archive), *common)
+    lines = [json.loads(line) for line in archive.read_text().splitlines()]
+    assert code == 0 and exported["messages"] == len(lines) == 46
+    assert {line["user_id"] for line in lines} == {"demo"}
+
+    # importing the same archive again finds every id already stored in PostgreSQL
+    code, _ = run("import", str(archive), *common)
+    assert code != 0
+    code, imported = run("import", str(archive), "--skip-existing", *common)
+    assert code == 0 and imported["skipped_messages"] == 46
