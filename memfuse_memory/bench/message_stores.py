@@ -2,7 +2,8 @@
 127.0.0.1 (``--pg-dsn``, or a private server from the ``pgserver`` wheel started for the run).
 
 ``python -m memfuse_memory.bench latency --message-store both --sizes 1000`` measures both in
-one process and reports PostgreSQL's add and cold-query p50 as ratios to SQLite's.
+one process and reports PostgreSQL's add and cold-query p50 as ratios to SQLite's;
+``quality --message-store both`` scores each variant on each store, side by side in one table.
 """
 
 from __future__ import annotations
@@ -36,6 +37,22 @@ def configs(choice: str, dsn: str) -> Iterator[dict[str, dict[str, Any] | None]]
             settings = {"backend": "postgres", "dsn": dsn, "schema_name": f"bench_{synchronous}"}
             found[name] = {"storage": {"message_store": {**settings, "synchronous_commit": synchronous}}}
         yield found
+
+
+def per_store(
+    variants: dict[str, dict[str, Any]], stores: dict[str, dict[str, Any] | None]
+) -> dict[str, dict[str, Any]]:
+    """Each quality variant on each store, named ``variant [store]``; every PostgreSQL run gets its own
+    schema, so no run sees another's messages."""
+    runs: dict[str, dict[str, Any]] = {}
+    for index, (variant, overrides) in enumerate(variants.items()):
+        for store, config in stores.items():
+            merged = dict(overrides)
+            if config is not None:
+                settings = {**config["storage"]["message_store"], "schema_name": f"quality_{index}"}
+                merged["storage"] = {**merged.get("storage", {}), "message_store": settings}
+            runs[f"{variant} [{store}]"] = merged
+    return runs
 
 
 def measure(choice: str, dsn: str, run: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
