@@ -55,10 +55,32 @@ def per_store(
     return runs
 
 
+def round_trip_floor(settings: dict[str, Any], repeat: int = 200) -> dict[str, float]:
+    """p50/p95/p99 ms of a bare one-row INSERT committed on the store's server (autocommit, its
+    ``synchronous_commit``): the floor of a durable add on PostgreSQL, one round trip plus commit."""
+    import psycopg
+
+    from memfuse_memory.bench.latency import percentiles, timed
+
+    options = f"-c synchronous_commit={settings['synchronous_commit']}"
+    with psycopg.connect(settings["dsn"], autocommit=True, options=options) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, body text)")
+        samples = timed(lambda: conn.execute("INSERT INTO bench_floor (body) VALUES ('one message')"), repeat)
+        conn.execute("DROP TABLE bench_floor")
+    return percentiles(samples)
+
+
 def measure(choice: str, dsn: str, run: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
-    """``run`` (the latency stage) on each chosen store: name -> its result."""
+    """``run`` (the latency stage) on each chosen store: name -> its result; a PostgreSQL store's
+    result also holds the round-trip floor measured just before it."""
     with configs(choice, dsn) as chosen:
-        return {name: run(config) for name, config in chosen.items()}
+        results = {}
+        for name, config in chosen.items():
+            floor = round_trip_floor(config["storage"]["message_store"]) if config is not None else None
+            results[name] = run(config)
+            if floor is not None:
+                results[name]["baselines"]["postgres insert+commit"] = floor
+        return results
 
 
 def section(by_store: dict[str, dict[str, Any]]) -> list[str]:
@@ -82,4 +104,15 @@ def section(by_store: dict[str, dict[str, Any]]) -> list[str]:
                 p50 = by_store[name]["sizes"][size][op]["p50"]
                 cells.append(f"{p50:.3f} ({p50 / base:.2f}x)")
             lines.append(f"| {int(size):,} | {op} | " + " | ".join(cells) + " |")
+    floors = [
+        f"{name} {by_store[name]['baselines']['postgres insert+commit']['p50']:.3f} ms"
+        for name in names
+        if "postgres insert+commit" in by_store[name].get("baselines", {})
+    ]
+    if floors:
+        lines += [
+            "",
+            "Floor of a durable add on PostgreSQL, measured just before each run: a bare one-row INSERT "
+            "committed on the same server (one round trip plus commit), p50: " + "; ".join(floors) + ".",
+        ]
     return lines
