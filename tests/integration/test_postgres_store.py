@@ -1,17 +1,22 @@
 """The PostgreSQL message store on a real server: ``mark_stored`` in one statement (rounds deleted
-meanwhile are reported, versions bumped), the pool in the stats, and the command line reading the
-configured PostgreSQL backend (stats, history, query, export, import)."""
+meanwhile are reported, versions bumped), the pool in the stats, the command line reading the
+configured PostgreSQL backend (stats, history, query, export, import), and no live engine's rounds
+adopted after a server restart freed every owner lock."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from memfuse_memory.bench.postgres_server import LocalPostgres, local_postgres
 from memfuse_memory.cli import main
 from memfuse_memory.config import MessageStoreConfig
+from memfuse_memory.errors import StorageError
 from memfuse_memory.storage.postgres import PostgresMessageStore
 from tests.builders import round_of
 from tests.integration.message_store_mode import schema_for
@@ -93,3 +98,42 @@ def test_cli_reads_the_configured_postgres_backend(tmp_path: Path, postgres_dsn:
     assert code != 0
     code, imported = run("import", str(archive), "--skip-existing", *common)
     assert code == 0 and imported["skipped_messages"] == 46
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[LocalPostgres]:
+    """A PostgreSQL of this test alone, which it restarts."""
+    with local_postgres() as server:
+        yield server
+
+
+def _retrying(call: Callable[[], Any]) -> Any:
+    """``call`` again while pooled connections cut by the restart fail (each is dropped once used)."""
+    for _ in range(10):
+        try:
+            return call()
+        except StorageError:
+            continue
+    return call()
+
+
+def test_after_a_restart_no_live_engine_takes_another_live_engines_rounds(
+    tmp_path: Path, own_postgres: LocalPostgres
+) -> None:
+    settings = MessageStoreConfig(backend="postgres", dsn=own_postgres.dsn, connect_timeout_seconds=2.0)
+    first, second = PostgresMessageStore(settings), PostgresMessageStore(settings)
+    try:
+        second.append_rounds([round_of(f"r{n}", f"pending note {n}") for n in range(3)])
+        own_postgres.stop()
+        own_postgres.start()
+        # every session lock is gone; the first engine to check finds its own lost, re-locks, claims nothing
+        assert _retrying(first.claim_orphans) == 0
+        assert _retrying(second.claim_orphans) == 0  # the second takes its lock again
+        assert _retrying(first.claim_orphans) == 0, "a live engine's rounds were taken"
+        assert _retrying(second.pending_round_ids) == {"r0", "r1", "r2"}
+    finally:
+        second.close()
+    # the second engine is gone now: its rounds are adopted, once
+    assert _retrying(first.claim_orphans) == 3
+    assert _retrying(first.pending_round_ids) == {"r0", "r1", "r2"}
+    first.close()

@@ -139,12 +139,21 @@ class PgConnection:
             row = conn.execute(self.sql("SELECT value FROM {s}.meta WHERE key = 'store_id'")).fetchone()
         return str(row[0]) if row else ""
 
-    def _ensure_owner(self) -> None:
-        """Hold this engine's owner lock on a live session (taken again after a reconnect)."""
+    def _ensure_owner(self) -> bool:
+        """Hold this engine's owner lock on a live session; True when that session had been lost
+        (a server restart or a network cut frees every session's locks) and the lock was taken again.
+
+        The session is probed with one round trip: a connection cut by a restart looks open until used.
+        """
         with self._owner_lock:
             conn = self._owner_conn
             if conn is not None and not conn.closed and not conn.broken:
-                return
+                try:
+                    conn.execute("SELECT 1")
+                    return False
+                except psycopg.Error:
+                    pass
+            lost = conn is not None
             if conn is not None:
                 with suppress(psycopg.Error):
                     conn.close()
@@ -152,6 +161,7 @@ class PgConnection:
             conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=max(1, int(self._timeout)))
             conn.execute("SELECT pg_advisory_lock(%s)", (self.owner,))
             self._owner_conn = conn
+            return lost
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
