@@ -8,6 +8,7 @@ one process and reports PostgreSQL's add and cold-query p50 as ratios to SQLite'
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -76,8 +77,10 @@ def measure(choice: str, dsn: str, run: Callable[[dict[str, Any] | None], dict[s
     with configs(choice, dsn) as chosen:
         results = {}
         for name, config in chosen.items():
+            load = os.getloadavg()[0]
             floor = round_trip_floor(config["storage"]["message_store"]) if config is not None else None
             results[name] = run(config)
+            results[name]["load_average"] = [round(load, 2), round(os.getloadavg()[0], 2)]
             if floor is not None:
                 results[name]["baselines"]["postgres insert+commit"] = floor
         return results
@@ -109,6 +112,9 @@ def section(by_store: dict[str, dict[str, Any]]) -> list[str]:
         for name in names
         if "postgres insert+commit" in by_store[name].get("baselines", {})
     ]
+    if all("load_average" in by_store[name] for name in names):
+        loads = [f"{name} {'-'.join(map(str, by_store[name]['load_average']))}" for name in names]
+        lines += ["", "Load average (1 min) at the start and end of each store's run: " + "; ".join(loads) + "."]
     if floors:
         lines += [
             "",
