@@ -18,6 +18,7 @@ from memfuse_memory.cli import main
 from memfuse_memory.config import MessageStoreConfig
 from memfuse_memory.errors import StorageError
 from memfuse_memory.storage.postgres import PostgresMessageStore
+from memfuse_memory.storage.postgres.writes import BULK_MESSAGES
 from tests.builders import round_of
 from tests.integration.message_store_mode import schema_for
 
@@ -137,3 +138,16 @@ def test_after_a_restart_no_live_engine_takes_another_live_engines_rounds(
     assert _retrying(first.claim_orphans) == 3
     assert _retrying(first.pending_round_ids) == {"r0", "r1", "r2"}
     first.close()
+
+
+def test_a_bulk_append_refreshes_the_planner_statistics(tmp_path: Path, postgres_dsn: str) -> None:
+    settings = MessageStoreConfig(backend="postgres", dsn=postgres_dsn, schema_name=schema_for(tmp_path / "bulk"))
+    store = PostgresMessageStore(settings)
+    try:
+        estimate = f"SELECT reltuples FROM pg_class WHERE oid = '{store.s}.messages'::regclass"
+        store.append_rounds([round_of(f"small{n}", "a few") for n in range(10)])
+        assert store._read(estimate)[0][0] < 0, "a small append leaves the table unanalysed (autovacuum's job)"
+        store.append_rounds([round_of(f"bulk{n}", f"bulk note {n}") for n in range(BULK_MESSAGES)])
+        assert store._read(estimate)[0][0] == BULK_MESSAGES + 10
+    finally:
+        store.close()

@@ -7,6 +7,7 @@ that makes a round pending again makes this engine its owner (it buffers the rou
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from typing import Any
@@ -34,8 +35,17 @@ SELECT id FROM marked UNION SELECT id FROM before
 """
 
 
+BULK_MESSAGES = 500  # an append of this many messages or more is a bulk load: statistics are refreshed
+ANALYZE_GROWTH = 0.2  # ... once bulk loads since the last refresh reach this share of what came before
+
+log = logging.getLogger(__name__)
+
+
 class PgWrites(PgConnection):
     """Every change to the shared store."""
+
+    _bulk_written = 0  # messages of bulk appends since this engine last refreshed the statistics
+    _analyzed_after = 0  # messages of bulk appends up to that refresh
 
     def _bump(self, conn: psycopg.Connection[Any], users: Iterable[str]) -> None:
         for user_id in sorted(set(users)):
@@ -54,6 +64,24 @@ class PgWrites(PgConnection):
             raise DuplicateMessageError(f"message or round id already stored: {exc.diag.message_detail}") from exc
         except psycopg.Error as exc:
             raise storage_error(f"cannot store {len(rounds)} round(s)", exc) from exc
+        added = sum(len(round_.messages) for round_ in rounds)
+        if added >= BULK_MESSAGES:
+            self._bulk_written += added
+            # like autovacuum's threshold: once this engine's bulk writes reach a fifth of what it wrote before
+            if self._bulk_written >= ANALYZE_GROWTH * self._analyzed_after:
+                self._analyzed_after += self._bulk_written
+                self._bulk_written = 0
+                self._analyze()
+
+    def _analyze(self) -> None:
+        """Refresh the planner's statistics after a bulk write, as PostgreSQL advises after any bulk
+        load: until autovacuum gets to it (a minute or more), a table filled without statistics gets
+        plans that scan it whole (read-back by id: 30 ms at 10,000 messages against 0.3 ms)."""
+        try:
+            with self._connection() as conn:
+                conn.execute(self.sql("ANALYZE {s}.rounds, {s}.messages"))
+        except psycopg.Error as exc:  # statistics only speed reads up; the write is committed
+            log.warning("ANALYZE after a bulk write failed: %s", storage_error("analyze", exc))
 
     def append_messages(self, round_: Round, messages: Sequence[StoredMessage]) -> None:
         """Commit more messages of a stored round; the round is pending again, owned by this engine."""
