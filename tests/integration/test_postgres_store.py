@@ -17,7 +17,9 @@ from memfuse_memory.bench.postgres_server import LocalPostgres, local_postgres
 from memfuse_memory.cli import main
 from memfuse_memory.config import MessageStoreConfig
 from memfuse_memory.errors import StorageError
+from memfuse_memory.models import QueryRequest
 from memfuse_memory.storage.postgres import PostgresMessageStore
+from memfuse_memory.storage.postgres.keywords import COMMON_MIN_ROWS
 from memfuse_memory.storage.postgres.writes import BULK_MESSAGES
 from tests.builders import round_of
 from tests.integration.message_store_mode import schema_for
@@ -149,5 +151,25 @@ def test_a_bulk_append_refreshes_the_planner_statistics(tmp_path: Path, postgres
         assert store._read(estimate)[0][0] < 0, "a small append leaves the table unanalysed (autovacuum's job)"
         store.append_rounds([round_of(f"bulk{n}", f"bulk note {n}") for n in range(BULK_MESSAGES)])
         assert store._read(estimate)[0][0] == BULK_MESSAGES + 10
+    finally:
+        store.close()
+
+
+def test_keyword_search_leaves_out_stems_in_half_the_messages(tmp_path: Path, postgres_dsn: str) -> None:
+    settings = MessageStoreConfig(backend="postgres", dsn=postgres_dsn, schema_name=schema_for(tmp_path / "kw"))
+    store = PostgresMessageStore(settings)
+
+    def search(text: str) -> dict[str, float]:
+        query = QueryRequest(text, 10, "u", None, None, "score", "desc", None, None, None)
+        return store.keyword_search(query, 10)
+
+    try:
+        notes = [round_of(f"n{n}", f"note {n} on the weather, note again") for n in range(COMMON_MIN_ROWS)]
+        notes.append(round_of("kayak", "a short note on the kayak trip"))
+        store.append_rounds(notes)  # a bulk append: the statistics now know 'note' is everywhere
+        # 'note' is left out, so the one message about kayaks is the only match, not one of 501
+        assert list(search("note about the kayak")) == ["kayak-0"]
+        # a query of common stems only keeps them all
+        assert len(search("note")) == 10
     finally:
         store.close()
