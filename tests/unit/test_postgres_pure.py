@@ -62,10 +62,10 @@ def test_keyword_sql_ors_the_words_within_the_scope() -> None:
     assert built is not None
     sql, args = built
     assert args[:3] == ["go running o brien", "mem", COMMON_MIN_ROWS]
-    assert args[3:6] == ["u1", "s1", "a"] and args[-1] == 7
+    assert args[3:6] == ["u1", "s1", "a"] and args[-2:] == ["u1", 7]
     assert "m.user_id = %s AND m.session_id = %s AND m.agent_id = %s" in sql
-    assert "m.tsv @@ (SELECT query FROM q)" in sql and "ts_rank(m.tsv, (SELECT query FROM q), 1)" in sql
-    assert sql.endswith("LIMIT %s")
+    assert "m.tsv @@ (SELECT query FROM q)" in sql and "ln(1 + (c.n - df.n + 0.5) / (df.n + 0.5))" in sql
+    assert sql.rstrip().endswith("LIMIT %s")
     assert sql.count("%s") == len(args)
 
 

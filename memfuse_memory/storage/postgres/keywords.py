@@ -1,8 +1,8 @@
 """Keyword search inside PostgreSQL: English full-text search over a GIN-indexed ``tsvector``.
 
 The query's words (stop words removed, as for SQLite) are stemmed and OR-ed into a ``tsquery``,
-leaving out stems in half the messages or more; matches are ranked by ``ts_rank`` normalised by
-the log of document length (flag 1), within the query's scope.
+leaving out stems in half the messages or more; matches within the query's scope are ranked by
+BM25 computed in SQL from the stems' positions (``ts_rank`` has no inverse document frequency).
 (``ts_rank_cd``, cover density, cost 15x more here: 33 ms against 2 ms over 1,000 matching messages.)
 """
 
@@ -34,6 +34,25 @@ WITH words AS (
 )
 """
 COMMON_MIN_ROWS = 500
+# BM25 (k1 1.2, b 0.75, as FTS5) over the matches in scope: term frequency from the stem's positions,
+# document length as its count of distinct stems, document frequency among the matches, N the user's
+# messages. ts_rank has no inverse document frequency and lost 0.03 turn Recall@10 to FTS5 on LongMemEval.
+BM25 = """, matched AS (
+    SELECT m.id, m.seq, m.tsv FROM {{s}}.messages m WHERE m.tsv @@ (SELECT query FROM q) AND {where}
+), hits AS (
+    SELECT d.seq, u.lexeme, array_length(u.positions, 1) AS tf, length(d.tsv) AS dl
+    FROM matched d, unnest(d.tsv) u WHERE u.lexeme IN (SELECT lexeme FROM words)
+), df AS (
+    SELECT lexeme, count(*) AS n FROM hits GROUP BY lexeme
+), corpus AS (
+    SELECT (SELECT count(*) FROM {{s}}.messages WHERE user_id = %s) AS n, (SELECT avg(dl) FROM hits) AS avgdl
+), scored AS (
+    SELECT h.seq, sum(ln(1 + (c.n - df.n + 0.5) / (df.n + 0.5))
+        * h.tf * 2.2 / (h.tf + 1.2 * (0.25 + 0.75 * h.dl / c.avgdl))) AS score
+    FROM hits h JOIN df USING (lexeme) CROSS JOIN corpus c GROUP BY h.seq
+)
+SELECT m.id, s.score FROM scored s JOIN matched m USING (seq) ORDER BY s.score DESC, s.seq DESC LIMIT %s
+"""
 
 
 def keyword_sql(request: QueryRequest, limit: int, schema: str) -> tuple[str, list[Any]] | None:
@@ -43,11 +62,8 @@ def keyword_sql(request: QueryRequest, limit: int, schema: str) -> tuple[str, li
     if not words:
         return None
     where, args = request.scope.sql("m", "%s")
-    sql = (
-        STEMS + "SELECT m.id, ts_rank(m.tsv, (SELECT query FROM q), 1) AS score FROM {s}.messages m "
-        f"WHERE m.tsv @@ (SELECT query FROM q) AND {where} ORDER BY score DESC, m.seq DESC LIMIT %s"
-    )
-    return sql, [" ".join(words), schema, COMMON_MIN_ROWS, *args, limit]
+    sql = STEMS + BM25.format(where=where)
+    return sql, [" ".join(words), schema, COMMON_MIN_ROWS, *args, request.user_id, limit]
 
 
 class PgKeywords(PgConnection):
