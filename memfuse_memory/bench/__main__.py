@@ -5,6 +5,7 @@ python -m memfuse_memory.bench latency --sizes 1000,10000,100000
 python -m memfuse_memory.bench latency --sizes 1000,10000 --message-store both   # SQLite and PostgreSQL side by side
 python -m memfuse_memory.bench latency --sizes 10000 --vector-store server  # Chroma in its own process (add p99)
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
+python -m memfuse_memory.bench quality --message-store both --variants bm25,default   # recall on SQLite and PostgreSQL
 python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
 python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, joined to the report
 python -m memfuse_memory.bench store --store-sizes 20,200,2000,20000   # LangGraph store get/put p50 as it grows
@@ -83,7 +84,10 @@ def _quality(
         for k, v in (longmemeval.VARIANTS | (longmemeval.TIME_BOOST_GRID if args.variants else {})).items()
         if not args.variants or any(part in k for part in args.variants.split(","))
     }
-    return _variants(questions, how, chosen, embedder)
+    if args.message_store == "sqlite":
+        return _variants(questions, how, chosen, embedder)
+    with message_stores.configs(args.message_store, args.pg_dsn) as stores:
+        return _variants(questions, how, message_stores.per_store(chosen, stores), embedder)
 
 
 def _variants(

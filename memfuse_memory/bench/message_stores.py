@@ -2,11 +2,13 @@
 127.0.0.1 (``--pg-dsn``, or a private server from the ``pgserver`` wheel started for the run).
 
 ``python -m memfuse_memory.bench latency --message-store both --sizes 1000`` measures both in
-one process and reports PostgreSQL's add and cold-query p50 as ratios to SQLite's.
+one process and reports PostgreSQL's add and cold-query p50 as ratios to SQLite's;
+``quality --message-store both`` scores each variant on each store, side by side in one table.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -38,10 +40,50 @@ def configs(choice: str, dsn: str) -> Iterator[dict[str, dict[str, Any] | None]]
         yield found
 
 
+def per_store(
+    variants: dict[str, dict[str, Any]], stores: dict[str, dict[str, Any] | None]
+) -> dict[str, dict[str, Any]]:
+    """Each quality variant on each store, named ``variant [store]``; every PostgreSQL run gets its own
+    schema, so no run sees another's messages."""
+    runs: dict[str, dict[str, Any]] = {}
+    for index, (variant, overrides) in enumerate(variants.items()):
+        for store, config in stores.items():
+            merged = dict(overrides)
+            if config is not None:
+                settings = {**config["storage"]["message_store"], "schema_name": f"quality_{index}"}
+                merged["storage"] = {**merged.get("storage", {}), "message_store": settings}
+            runs[f"{variant} [{store}]"] = merged
+    return runs
+
+
+def round_trip_floor(settings: dict[str, Any], repeat: int = 200) -> dict[str, float]:
+    """p50/p95/p99 ms of a bare one-row INSERT committed on the store's server (autocommit, its
+    ``synchronous_commit``): the floor of a durable add on PostgreSQL, one round trip plus commit."""
+    import psycopg
+
+    from memfuse_memory.bench.latency import percentiles, timed
+
+    options = f"-c synchronous_commit={settings['synchronous_commit']}"
+    with psycopg.connect(settings["dsn"], autocommit=True, options=options) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, body text)")
+        samples = timed(lambda: conn.execute("INSERT INTO bench_floor (body) VALUES ('one message')"), repeat)
+        conn.execute("DROP TABLE bench_floor")
+    return percentiles(samples)
+
+
 def measure(choice: str, dsn: str, run: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
-    """``run`` (the latency stage) on each chosen store: name -> its result."""
+    """``run`` (the latency stage) on each chosen store: name -> its result; a PostgreSQL store's
+    result also holds the round-trip floor measured just before it."""
     with configs(choice, dsn) as chosen:
-        return {name: run(config) for name, config in chosen.items()}
+        results = {}
+        for name, config in chosen.items():
+            load = os.getloadavg()[0]
+            floor = round_trip_floor(config["storage"]["message_store"]) if config is not None else None
+            results[name] = run(config)
+            results[name]["load_average"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+            if floor is not None:
+                results[name]["baselines"]["postgres insert+commit"] = floor
+        return results
 
 
 def table(
@@ -64,7 +106,7 @@ def section(by_store: dict[str, dict[str, Any]]) -> list[str]:
         p50 = by_store[name]["sizes"][size][op]["p50"]
         return f"{p50:.3f}" if name == names[0] else f"{p50:.3f} ({p50 / base:.2f}x)"
 
-    return [
+    lines = [
         "## Message stores side by side",
         "",
         f"p50 in ms of the latency stage per message store (PostgreSQL 16 on 127.0.0.1); ratios to {names[0]}; "
@@ -72,3 +114,18 @@ def section(by_store: dict[str, dict[str, Any]]) -> list[str]:
         "",
         *table(names, list(by_store[names[0]]["sizes"]), TARGETS, cell, "stored"),
     ]
+    floors = [
+        f"{name} {by_store[name]['baselines']['postgres insert+commit']['p50']:.3f} ms"
+        for name in names
+        if "postgres insert+commit" in by_store[name].get("baselines", {})
+    ]
+    if all("load_average" in by_store[name] for name in names):
+        loads = [f"{name} {'-'.join(map(str, by_store[name]['load_average']))}" for name in names]
+        lines += ["", "Load average (1 min) at the start and end of each store's run: " + "; ".join(loads) + "."]
+    if floors:
+        lines += [
+            "",
+            "Floor of a durable add on PostgreSQL, measured just before each run: a bare one-row INSERT "
+            "committed on the same server (one round trip plus commit), p50: " + "; ".join(floors) + ".",
+        ]
+    return lines

@@ -5,8 +5,8 @@ Each line holds id, user_id, agent_id, session_id, round_id, role, name, content
 replays its rounds through the public ``add_batch``, so ids, times, metadata, scopes and the
 round grouping come back as they were.
 
-The export opens the message store read-only, so it also works while an application holds the
-data directory.
+The export reads the configured message store: the SQLite file opened read-only (so it also works
+while an application holds the data directory), or the shared PostgreSQL schema.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from typing import Any
 from memfuse_memory.blocking import BlockingBufferService
 from memfuse_memory.cli.errors import InputFileError
 from memfuse_memory.cli.formats import read_documents
-from memfuse_memory.config import LimitsConfig
+from memfuse_memory.config import LimitsConfig, MemFuseConfig
 from memfuse_memory.errors import InvalidInputError
 from memfuse_memory.models import IdKey, Scope
 from memfuse_memory.storage import message_store
+from memfuse_memory.storage.base import MessageStoreProtocol
 from memfuse_memory.storage.message_store import MessageStore
 from memfuse_memory.validation import check_id, validate_round
 
@@ -44,19 +45,28 @@ _REQUIRED = frozenset({"id", "user_id", "session_id", "round_id", "role", "conte
 
 
 @contextmanager
-def read_store(data_dir: Path) -> Iterator[MessageStore]:
-    """The message store opened read-only: export works beside a live writer, without the data-dir lock."""
-    path = Path(data_dir) / message_store.FILE_NAME
-    if not path.is_file():
-        raise InputFileError(f"no memory in {data_dir} (no {message_store.FILE_NAME}); nothing to export")
-    store = MessageStore(path, read_only=True)
+def read_store(config: MemFuseConfig) -> Iterator[MessageStoreProtocol]:
+    """The configured message store, to read: SQLite opened read-only (export works beside a live
+    writer, without the data-dir lock), or the shared PostgreSQL schema."""
+    if config.storage.message_store.backend == "postgres":
+        from memfuse_memory.storage.postgres import PostgresMessageStore
+
+        store: MessageStoreProtocol = PostgresMessageStore(config.storage.message_store)
+    else:
+        data_dir = Path(config.storage.data_dir)
+        path = data_dir / message_store.FILE_NAME
+        if not path.is_file():
+            raise InputFileError(f"no memory in {data_dir} (no {message_store.FILE_NAME}); nothing to export")
+        store = MessageStore(path, read_only=True)
     try:
         yield store
     finally:
         store.close()
 
 
-def export_rows(store: MessageStore, *, user_id: str | None, session_id: str | None) -> Iterator[dict[str, Any]]:
+def export_rows(
+    store: MessageStoreProtocol, *, user_id: str | None, session_id: str | None
+) -> Iterator[dict[str, Any]]:
     """Every message in scope as an export row, in the order added."""
     for message in store.export(user_id=user_id, session_id=session_id):
         yield message.to_dict()

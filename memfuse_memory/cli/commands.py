@@ -110,7 +110,7 @@ def ingest(ctx: Context) -> int:
     if not args.allow_duplicates:
         dedupe.give_content_ids(conversations)
         keys = [IdKey(c.user_id, m["id"]) for c in conversations for r in c.rounds for m in r]
-        skipped = dedupe.drop_stored(conversations, dedupe.stored_ids(ctx.data_dir, keys))
+        skipped = dedupe.drop_stored(conversations, dedupe.stored_ids(ctx.config, keys))
         conversations = [c for c in conversations if c.rounds]
     total_rounds = sum(len(c.rounds) for c in conversations)
     written = 0
@@ -240,7 +240,7 @@ def stats(ctx: Context) -> int:
     """Print what is stored (users, sessions, pending, disk), then this process's counters."""
     with ctx.service(needs_model=False, existing=True) as service:
         data = service.get_stats()
-        data["stored"] = stored.stored_summary(service, ctx.data_dir, data["storage"])
+        data["stored"] = stored.stored_summary(service, ctx.config, data["storage"])
     if ctx.out.json_mode:
         ctx.out.json(data)
     else:
@@ -261,7 +261,7 @@ def export(ctx: Context) -> int:
     target = Path(args.output) if args.output else None
     if target is not None and target.exists() and not args.force:
         raise UsageError(f"{target} exists; pass --force to overwrite it")
-    with archive.read_store(ctx.data_dir) as store:
+    with archive.read_store(ctx.config) as store:
         sink = target.open("w", encoding="utf-8") if target is not None else nullcontext(sys.stdout)
         with sink as stream:
             user = None if args.all_users else args.user
@@ -286,7 +286,7 @@ def import_(ctx: Context) -> int:
     args = ctx.args
     path = Path(args.file)
     rounds = archive.read_archive(path, ctx.config.limits)
-    stored = dedupe.stored_ids(ctx.data_dir, [IdKey(r.scope.user_id, m["id"]) for r in rounds for m in r.messages])
+    stored = dedupe.stored_ids(ctx.config, [IdKey(r.scope.user_id, m["id"]) for r in rounds for m in r.messages])
     if stored and not args.skip_existing:
         example = min(stored)
         raise InputFileError(

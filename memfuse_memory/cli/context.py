@@ -100,7 +100,10 @@ class Context:
 
     def require_memory(self) -> None:
         """Raise InputFileError when the data directory holds no memory (a command that only
-        reads must not create an empty store in a misspelled folder)."""
+        reads must not create an empty store in a misspelled folder). A PostgreSQL message store
+        is not in the data directory: the engine reads the configured schema."""
+        if self.config.storage.message_store.backend == "postgres":
+            return
         path = self.data_dir / FILE_NAME
         if not path.is_file():
             raise InputFileError(f"no memory in {self.data_dir} (no {FILE_NAME}); check --data-dir")

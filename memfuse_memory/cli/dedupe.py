@@ -12,6 +12,7 @@ from typing import Any
 
 from memfuse_memory.cli import archive
 from memfuse_memory.cli.formats import Conversation
+from memfuse_memory.config import MemFuseConfig
 from memfuse_memory.models import IdKey
 from memfuse_memory.storage.sqlite import FILE_NAME
 
@@ -33,15 +34,16 @@ def give_content_ids(conversations: Sequence[Conversation]) -> None:
                     message["id"] = content_id(conversation, (r, m), message)
 
 
-def stored_ids(data_dir: Path, keys: Sequence[IdKey]) -> set[IdKey]:
-    """The (user, message id) pairs among ``keys`` already stored in ``data_dir`` (none when it
-    holds no memory yet). Ids are unique per user: another user's message never counts."""
-    if not (Path(data_dir) / FILE_NAME).is_file():
+def stored_ids(config: MemFuseConfig, keys: Sequence[IdKey]) -> set[IdKey]:
+    """The (user, message id) pairs among ``keys`` already in the configured message store (none
+    when a SQLite data directory holds no memory yet). Ids are unique per user: another user's
+    message never counts."""
+    if config.storage.message_store.backend == "sqlite" and not (Path(config.storage.data_dir) / FILE_NAME).is_file():
         return set()
     by_user: dict[str, list[str]] = defaultdict(list)
     for user_id, message_id in keys:
         by_user[user_id].append(message_id)
-    with archive.read_store(data_dir) as store:
+    with archive.read_store(config) as store:
         return {IdKey(user, mid) for user, ids in by_user.items() for mid in store.existing_ids(user, ids)}
 
 

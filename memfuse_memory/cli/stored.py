@@ -10,6 +10,7 @@ from rich.console import Group
 from rich.table import Table
 
 from memfuse_memory.blocking import BlockingBufferService
+from memfuse_memory.config import MemFuseConfig
 from memfuse_memory.storage.sqlite import FILE_NAME
 
 
@@ -19,27 +20,31 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() else 0
 
 
-def disk_usage(data_dir: Path) -> dict[str, int]:
-    """Bytes on disk: the message store (SQLite with its WAL), everything else (the embedded
-    vector store), and the total."""
-    sqlite = sum(_size(data_dir / f"{FILE_NAME}{suffix}") for suffix in ("", "-wal", "-shm"))
+def disk_usage(data_dir: Path, *, sqlite_file: bool = True) -> dict[str, int]:
+    """Bytes on disk: the message store (SQLite with its WAL; nothing here for PostgreSQL),
+    everything else (the embedded vector store), and the total."""
+    sqlite = 0 if not sqlite_file else sum(_size(data_dir / f"{FILE_NAME}{suffix}") for suffix in ("", "-wal", "-shm"))
     total = _size(data_dir)
     return {"message_store_bytes": sqlite, "vector_store_bytes": total - sqlite, "total_bytes": total}
 
 
-def stored_summary(service: BlockingBufferService, data_dir: Path, counts: dict[str, Any]) -> dict[str, Any]:
-    """Every user and session with message counts, what waits for the vector store, sizes on disk."""
+def stored_summary(service: BlockingBufferService, config: MemFuseConfig, counts: dict[str, Any]) -> dict[str, Any]:
+    """Every user and session with message counts, what waits for the vector store, sizes on disk,
+    and which message store holds them (its backend stats)."""
     users = []
     for user in service.list_users():
         sessions = service.list_sessions(user_id=user)["data"]["sessions"]
         users.append({"user_id": user, "messages": sum(s["messages"] for s in sessions), "sessions": sessions})
+    data_dir = Path(config.storage.data_dir)
+    backend = counts.get("message_store") or {"backend": config.storage.message_store.backend}
     return {
         "data_dir": str(data_dir),
+        "message_store": backend,
         "users": users,
         "messages": counts.get("messages"),
         "rounds": counts.get("rounds"),
         "pending_rounds": counts.get("pending_rounds"),
-        "disk": disk_usage(data_dir),
+        "disk": disk_usage(data_dir, sqlite_file=backend["backend"] == "sqlite"),
     }
 
 
@@ -49,7 +54,11 @@ def _mb(size: int) -> str:
 
 def stored_view(stored: dict[str, Any]) -> Group:
     """The summary as a table of sessions and one line of totals."""
-    table = Table(title=f"Stored in {stored['data_dir']}", title_justify="left")
+    backend = stored["message_store"]
+    where = stored["data_dir"]
+    if backend["backend"] == "postgres":
+        where = f"PostgreSQL {backend['dsn']} (schema {backend['schema']}), vectors in {where}"
+    table = Table(title=f"Stored in {where}", title_justify="left")
     for column in ("user", "session", "messages", "first", "last"):
         table.add_column(column, justify="right" if column == "messages" else "left")
     for user in stored["users"]:

@@ -138,6 +138,11 @@ def test_postgres_outage_fails_adds_fast_and_the_engine_reconnects(tmp_path: Pat
         degraded = memory.query("kayaks", user_id="u")["data"]
         assert degraded["degraded"] is True and degraded["cached"] is False
         assert any("message store" in error or "keyword store" in error for error in degraded["errors"])
+        lost = memory.get_stats()
+        assert lost["write_buffer"]["component_health"]["message_store"].startswith("unreachable")
+        pool = lost["storage"]["message_store"]["pool"]
+        assert pool["connection_errors"] + pool["connections_lost"] + pool["request_errors"] > 0
+        assert "password" not in str(lost["storage"]["message_store"]["dsn"])
         own_postgres.start()
         # no restart of the engine: its pool reconnects by itself
         reply = memory.add([{"role": "user", "content": "after the outage, kayaks again"}], user_id="u")
@@ -148,4 +153,7 @@ def test_postgres_outage_fails_adds_fast_and_the_engine_reconnects(tmp_path: Pat
         found = memory.query("kayaks", top_k=10, user_id="u")
         assert found["data"]["degraded"] is False
         assert set(ids(found)) == set(acknowledged)
-        assert memory.get_stats()["storage"]["pending_rounds"] == 0
+        back = memory.get_stats()
+        assert back["storage"]["pending_rounds"] == 0
+        assert back["write_buffer"]["component_health"]["message_store"] == "ok"
+        assert back["storage"]["message_store"]["pool"]["in_use"] == 0

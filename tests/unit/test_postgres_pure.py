@@ -10,7 +10,7 @@ from memfuse_memory.errors import ConfigError, StorageUnavailableError
 from memfuse_memory.models import QueryRequest
 from memfuse_memory.storage.postgres import PostgresMessageStore, redact_dsn
 from memfuse_memory.storage.postgres.dsn import quote_ident
-from memfuse_memory.storage.postgres.keywords import keyword_sql
+from memfuse_memory.storage.postgres.keywords import COMMON_MIN_ROWS, keyword_sql
 
 
 def request(text: str, **scope: object) -> QueryRequest:
@@ -58,18 +58,19 @@ def test_quote_ident() -> None:
 
 
 def test_keyword_sql_ors_the_words_within_the_scope() -> None:
-    built = keyword_sql(request("Where did I go RUNNING? O'Brien", session_id="s1", agent_id="a"), 7)
+    built = keyword_sql(request("Where did I go RUNNING? O'Brien", session_id="s1", agent_id="a"), 7, "mem")
     assert built is not None
     sql, args = built
-    assert args[0] == "'go' | 'running' | 'o' | 'brien'"
-    assert args[1:4] == ["u1", "s1", "a"] and args[-1] == 7
+    assert args[:3] == ["go running o brien", "mem", COMMON_MIN_ROWS]
+    assert args[3:6] == ["u1", "s1", "a"] and args[-2:] == ["u1", 7]
     assert "m.user_id = %s AND m.session_id = %s AND m.agent_id = %s" in sql
-    assert "m.tsv @@ q" in sql and "ts_rank(m.tsv, q, 1)" in sql and sql.endswith("LIMIT %s")
+    assert "m.tsv @@ (SELECT query FROM q)" in sql and "ln(1 + (c.n - df.n + 0.5) / (df.n + 0.5))" in sql
+    assert sql.rstrip().endswith("LIMIT %s")
     assert sql.count("%s") == len(args)
 
 
 def test_keyword_sql_of_stop_words_only_is_none() -> None:
-    assert keyword_sql(request("what is it"), 5) is None
+    assert keyword_sql(request("what is it"), 5, "mem") is None
 
 
 def test_message_store_settings() -> None:

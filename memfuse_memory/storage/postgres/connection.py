@@ -22,6 +22,9 @@ from memfuse_memory.errors import StorageError, StorageUnavailableError
 from memfuse_memory.storage.postgres.dsn import quote_ident, redact_dsn
 from memfuse_memory.storage.postgres.schema import MIGRATION_LOCK, MIGRATIONS
 
+# psycopg_pool counters summed over the pools an outage replaced (see ``_revive``)
+_POOL_COUNTERS = ("requests_num", "requests_errors", "connections_errors", "connections_lost")
+
 
 def storage_error(action: str, exc: BaseException) -> StorageError:
     """The typed error of a failed operation, its text free of any password."""
@@ -48,7 +51,10 @@ class PgConnection:
         self._closed = False
         self.store_id = ""
         self._sizes = (settings.pool_min_size, settings.pool_max_size)
+        self._synchronous = settings.synchronous_commit
         self._options = f"-c synchronous_commit={settings.synchronous_commit}"
+        self._carried: dict[str, int] = {}
+        self._replaced = 0
         self._revive_lock = threading.Lock()
         self._pool = self._new_pool()
         try:
@@ -84,6 +90,10 @@ class PgConnection:
             fresh = self._new_pool()
             fresh.open(wait=False)
             self._pool = fresh
+        retired = pool.get_stats()
+        for key in _POOL_COUNTERS:
+            self._carried[key] = self._carried.get(key, 0) + retired.get(key, 0)
+        self._replaced += 1
         pool.close(timeout=0)
         return True
 
@@ -129,12 +139,21 @@ class PgConnection:
             row = conn.execute(self.sql("SELECT value FROM {s}.meta WHERE key = 'store_id'")).fetchone()
         return str(row[0]) if row else ""
 
-    def _ensure_owner(self) -> None:
-        """Hold this engine's owner lock on a live session (taken again after a reconnect)."""
+    def _ensure_owner(self) -> bool:
+        """Hold this engine's owner lock on a live session; True when that session had been lost
+        (a server restart or a network cut frees every session's locks) and the lock was taken again.
+
+        The session is probed with one round trip: a connection cut by a restart looks open until used.
+        """
         with self._owner_lock:
             conn = self._owner_conn
             if conn is not None and not conn.closed and not conn.broken:
-                return
+                try:
+                    conn.execute("SELECT 1")
+                    return False
+                except psycopg.Error:
+                    pass
+            lost = conn is not None
             if conn is not None:
                 with suppress(psycopg.Error):
                     conn.close()
@@ -142,6 +161,7 @@ class PgConnection:
             conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=max(1, int(self._timeout)))
             conn.execute("SELECT pg_advisory_lock(%s)", (self.owner,))
             self._owner_conn = conn
+            return lost
 
     @contextmanager
     def _write(self) -> Iterator[psycopg.Connection[Any]]:
@@ -162,14 +182,31 @@ class PgConnection:
                 raise storage_error("message store read failed", exc) from exc
         raise AssertionError("unreachable")
 
-    def pool_stats(self) -> dict[str, Any]:
-        """Pool sizes and the server, without its password."""
+    def backend_stats(self) -> dict[str, Any]:
+        """The server (without its password), the schema and the connection pool: connections open,
+        in use and idle, requests waiting for one, and the errors since start (carried over when an
+        outage replaced the pool). Local counters only: no round trip."""
         stats = self._pool.get_stats()
+        size, idle = stats.get("pool_size", 0), stats.get("pool_available", 0)
+        lifetime = {key: stats.get(key, 0) + self._carried.get(key, 0) for key in _POOL_COUNTERS}
         return {
+            "backend": "postgres",
             "dsn": redact_dsn(self._dsn),
             "schema": self.schema,
-            "pool_size": stats.get("pool_size", 0),
-            "pool_available": stats.get("pool_available", 0),
+            "synchronous_commit": self._synchronous,
+            "pool": {
+                "min_size": self._sizes[0],
+                "max_size": self._sizes[1],
+                "size": size,
+                "in_use": size - idle,
+                "idle": idle,
+                "waiting": stats.get("requests_waiting", 0),
+                "requests": lifetime["requests_num"],
+                "request_errors": lifetime["requests_errors"],
+                "connection_errors": lifetime["connections_errors"],
+                "connections_lost": lifetime["connections_lost"],
+                "replaced_after_outage": self._replaced,
+            },
         }
 
     def close(self) -> None:

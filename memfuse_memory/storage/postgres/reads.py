@@ -24,9 +24,15 @@ class PgReads(PgConnection):
         An owner is dead when its session advisory lock is free. The claim takes that lock for the
         transaction and moves the rounds with one ``UPDATE ... WHERE owner = dead``, so two live
         engines never both claim a round.
+
+        A server restart frees every engine's lock at once. An engine that finds its own owner
+        session lost takes its lock again and claims nothing at this check: every live engine
+        takes its lock again at its own next check (or sooner, at any claim), so a live engine's
+        rounds are not taken for a dead one's in the meantime.
         """
         try:
-            self._ensure_owner()
+            if self._ensure_owner():
+                return 0
             with self._write() as conn:
                 owners = conn.execute(
                     self.sql("SELECT DISTINCT owner FROM {s}.rounds WHERE NOT stored AND owner <> %s"), (self.owner,)
@@ -74,6 +80,13 @@ class PgReads(PgConnection):
             f"SELECT DISTINCT r.id {JOINED} WHERE m.user_id = %s AND m.id = ANY(%s)", (user_id, list(message_ids))
         )
         return [row[0] for row in rows]
+
+    def existing_ids(self, user_id: str, ids: Sequence[str]) -> set[str]:
+        """This user's ids among ``ids`` already stored (for an import that skips what is there)."""
+        if not ids:
+            return set()
+        query = "SELECT id FROM {s}.messages WHERE user_id = %s AND id = ANY(%s)"
+        return {row[0] for row in self._read(query, (user_id, list(ids)))}
 
     def messages_by_id(self, user_id: str, ids: Sequence[str]) -> dict[str, StoredMessage]:
         """This user's stored messages among ``ids``; missing (deleted) ids are left out."""

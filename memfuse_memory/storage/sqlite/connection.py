@@ -82,6 +82,10 @@ class SqliteConnection:
             conn.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (value,))
             return value
 
+    def backend_stats(self) -> dict[str, Any]:
+        """Which store this is: the backend and its file."""
+        return {"backend": "sqlite", "path": str(self.path), "synchronous": self._synchronous}
+
     @contextmanager
     def _using(self) -> Iterator[sqlite3.Connection]:
         """This thread's connection, counted as in use until the block ends (see ``close``)."""

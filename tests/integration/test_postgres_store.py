@@ -1,0 +1,175 @@
+"""The PostgreSQL message store on a real server: ``mark_stored`` in one statement (rounds deleted
+meanwhile are reported, versions bumped), the pool in the stats, the command line reading the
+configured PostgreSQL backend (stats, history, query, export, import), and no live engine's rounds
+adopted after a server restart freed every owner lock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from memfuse_memory.bench.postgres_server import LocalPostgres, local_postgres
+from memfuse_memory.cli import main
+from memfuse_memory.config import MessageStoreConfig
+from memfuse_memory.errors import StorageError
+from memfuse_memory.models import QueryRequest
+from memfuse_memory.storage.postgres import PostgresMessageStore
+from memfuse_memory.storage.postgres.keywords import COMMON_MIN_ROWS
+from memfuse_memory.storage.postgres.writes import BULK_MESSAGES
+from tests.builders import round_of
+from tests.integration.message_store_mode import schema_for
+
+SAMPLE = Path(__file__).resolve().parents[2] / "memfuse_memory" / "data" / "sample_conversation.json"
+
+
+def test_mark_stored_reports_deleted_rounds_and_bumps_versions_once(tmp_path: Path, postgres_dsn: str) -> None:
+    settings = MessageStoreConfig(backend="postgres", dsn=postgres_dsn, schema_name=schema_for(tmp_path))
+    store = PostgresMessageStore(settings)
+    try:
+        kept, gone = round_of("kept", "a note to keep"), round_of("gone", "a note to delete")
+        other = round_of("other", "another user's note", user="v")
+        store.append_rounds([kept, gone, other])
+        before = store.user_version("u"), store.user_version("v")
+        store.delete_messages("u", [gone.messages[0].id])
+        after_delete = store.user_version("u")
+        assert store.mark_stored([kept.id, gone.id, other.id]) == [gone.id]
+        assert store.user_version("u") == after_delete + 1 and store.user_version("v") == before[1] + 1
+        assert store.counts()["pending_rounds"] == 0
+        # marking again finds them stored (not gone) and changes no version
+        assert store.mark_stored([kept.id, other.id]) == []
+        assert store.user_version("u") == after_delete + 1
+        pool = store.backend_stats()["pool"]
+        assert pool["size"] >= 1 and pool["in_use"] == 0 and pool["requests"] > 0
+    finally:
+        store.close()
+
+
+def run(*argv: str) -> tuple[int, Any]:
+    """One command in-process (the real engine), its exit code and its --json output."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main([*argv, "--json"])
+    text = out.getvalue().strip()
+    return code, json.loads(text) if text.startswith(("{", "[")) else text
+
+
+def test_cli_reads_the_configured_postgres_backend(tmp_path: Path, postgres_dsn: str) -> None:
+    data_dir = tmp_path / "data"
+    config = tmp_path / "memfuse.yaml"
+    store = {"backend": "postgres", "dsn": postgres_dsn, "schema_name": schema_for(tmp_path / "cli")}
+    config.write_text(yaml.safe_dump({"storage": {"data_dir": str(data_dir), "message_store": store}}))
+    common = ("--config", str(config))
+
+    code, summary = run("ingest", str(SAMPLE), *common)
+    assert code == 0 and summary["messages"] == 46
+    shared = PostgresMessageStore(MessageStoreConfig(**store))
+    try:
+        assert shared.counts()["messages"] == 46, "the messages went to PostgreSQL"
+    finally:
+        shared.close()
+
+    code, stats = run("stats", *common)
+    assert code == 0 and stats["storage"]["messages"] == 46
+    assert stats["stored"]["message_store"]["backend"] == "postgres"
+    assert stats["stored"]["message_store"]["schema"] == store["schema_name"]
+    assert stats["stored"]["disk"]["message_store_bytes"] == 0
+    assert stats["storage"]["message_store"]["pool"]["max_size"] == 8
+
+    session = summary["sessions"][0]["session_id"]
+    code, history = run("history", session, "--user", "demo", *common)
+    assert code == 0 and history["messages"] and all(m["session_id"] == session for m in history["messages"])
+
+    code, found = run("query", "greyhound Biscuit", "--user", "demo", "--top-k", "2", *common)
+    assert code == 0 and "Biscuit" in found["results"][0]["content"]
+
+    archive = tmp_path / "archive.jsonl"
+    code, exported = run("export", "--all-users", "--output", str(archive), *common)
+    lines = [json.loads(line) for line in archive.read_text().splitlines()]
+    assert code == 0 and exported["messages"] == len(lines) == 46
+    assert {line["user_id"] for line in lines} == {"demo"}
+
+    # importing the same archive again finds every id already stored in PostgreSQL
+    code, _ = run("import", str(archive), *common)
+    assert code != 0
+    code, imported = run("import", str(archive), "--skip-existing", *common)
+    assert code == 0 and imported["skipped_messages"] == 46
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[LocalPostgres]:
+    """A PostgreSQL of this test alone, which it restarts."""
+    with local_postgres() as server:
+        yield server
+
+
+def _retrying(call: Callable[[], Any]) -> Any:
+    """``call`` again while pooled connections cut by the restart fail (each is dropped once used)."""
+    for _ in range(10):
+        try:
+            return call()
+        except StorageError:
+            continue
+    return call()
+
+
+def test_after_a_restart_no_live_engine_takes_another_live_engines_rounds(
+    tmp_path: Path, own_postgres: LocalPostgres
+) -> None:
+    settings = MessageStoreConfig(backend="postgres", dsn=own_postgres.dsn, connect_timeout_seconds=2.0)
+    first, second = PostgresMessageStore(settings), PostgresMessageStore(settings)
+    try:
+        second.append_rounds([round_of(f"r{n}", f"pending note {n}") for n in range(3)])
+        own_postgres.stop()
+        own_postgres.start()
+        # every session lock is gone; the first engine to check finds its own lost, re-locks, claims nothing
+        assert _retrying(first.claim_orphans) == 0
+        assert _retrying(second.claim_orphans) == 0  # the second takes its lock again
+        assert _retrying(first.claim_orphans) == 0, "a live engine's rounds were taken"
+        assert _retrying(second.pending_round_ids) == {"r0", "r1", "r2"}
+    finally:
+        second.close()
+    # the second engine is gone now: its rounds are adopted, once
+    assert _retrying(first.claim_orphans) == 3
+    assert _retrying(first.pending_round_ids) == {"r0", "r1", "r2"}
+    first.close()
+
+
+def test_a_bulk_append_refreshes_the_planner_statistics(tmp_path: Path, postgres_dsn: str) -> None:
+    settings = MessageStoreConfig(backend="postgres", dsn=postgres_dsn, schema_name=schema_for(tmp_path / "bulk"))
+    store = PostgresMessageStore(settings)
+    try:
+        estimate = f"SELECT reltuples FROM pg_class WHERE oid = '{store.s}.messages'::regclass"
+        store.append_rounds([round_of(f"small{n}", "a few") for n in range(10)])
+        assert store._read(estimate)[0][0] < 0, "a small append leaves the table unanalysed (autovacuum's job)"
+        store.append_rounds([round_of(f"bulk{n}", f"bulk note {n}") for n in range(BULK_MESSAGES)])
+        assert store._read(estimate)[0][0] == BULK_MESSAGES + 10
+    finally:
+        store.close()
+
+
+def test_keyword_search_leaves_out_stems_in_half_the_messages(tmp_path: Path, postgres_dsn: str) -> None:
+    settings = MessageStoreConfig(backend="postgres", dsn=postgres_dsn, schema_name=schema_for(tmp_path / "kw"))
+    store = PostgresMessageStore(settings)
+
+    def search(text: str) -> dict[str, float]:
+        query = QueryRequest(text, 10, "u", None, None, "score", "desc", None, None, None)
+        return store.keyword_search(query, 10)
+
+    try:
+        notes = [round_of(f"n{n}", f"note {n} on the weather, note again") for n in range(COMMON_MIN_ROWS)]
+        notes.append(round_of("kayak", "a short note on the kayak trip"))
+        store.append_rounds(notes)  # a bulk append: the statistics now know 'note' is everywhere
+        # 'note' is left out, so the one message about kayaks is the only match, not one of 501
+        assert list(search("note about the kayak")) == ["kayak-0"]
+        # a query of common stems only keeps them all
+        assert len(search("note")) == 10
+    finally:
+        store.close()
