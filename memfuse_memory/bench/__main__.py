@@ -4,7 +4,7 @@ python -m memfuse_memory.bench all --sizes 1000,10000,100000      # the whole pu
 python -m memfuse_memory.bench latency --sizes 1000,10000,100000
 python -m memfuse_memory.bench latency --sizes 1000,10000 --message-store both   # SQLite and PostgreSQL side by side
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
-python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
+python -m memfuse_memory.bench fusion                    # every ranking setting on the fixed 100-question tuning draw
 python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, joined to the report
 python -m memfuse_memory.bench store --store-sizes 20,200,2000,20000   # LangGraph store get/put p50 as it grows
 python -m memfuse_memory.bench startup --keep            # start-up time, RSS, threads, per embedding backend
@@ -30,7 +30,7 @@ from memfuse_memory.bench import (
     latency,
     longmemeval,
     message_stores,
-    peers,
+    quality,
     report,
     runtimes,
     startup,
@@ -59,7 +59,11 @@ def _subset(args: argparse.Namespace) -> tuple[list[longmemeval.Question], str] 
     questions = longmemeval.load_questions(args.data)
     if args.question_type:
         questions = [q for q in questions if q.qtype == args.question_type]
-    subset = questions if args.questions >= len(questions) else longmemeval.stratified(questions, args.questions)
+    if args.questions >= len(questions):  # the tuning draw first: its rows serve the fusion stage too
+        tuned = {q.qid for q in longmemeval.tuning_subset(longmemeval.load_questions(args.data))}
+        subset = sorted(questions, key=lambda q: q.qid not in tuned)
+    else:
+        subset = longmemeval.stratified(questions, args.questions)
     how = "all" if len(subset) == len(questions) else "stratified by question type, seed 0"
     if args.question_type:
         how += f", {args.question_type} only"
@@ -70,28 +74,28 @@ def _subset(args: argparse.Namespace) -> tuple[list[longmemeval.Question], str] 
 
 
 def _quality(
-    args: argparse.Namespace, subset: tuple[list[longmemeval.Question], str], embedder: CachedEmbedder
+    args: argparse.Namespace,
+    subset: tuple[list[longmemeval.Question], str],
+    embedder: CachedEmbedder,
+    written: Any,
 ) -> dict[str, Any]:
-    """Every selected variant of ours on the subset."""
+    """Every selected variant of ours (and plain BM25) on the subset, resumable from OUT/quality/."""
     questions, how = subset
     chosen = {
         k: v
-        for k, v in (longmemeval.VARIANTS | (longmemeval.TIME_BOOST_GRID if args.variants else {})).items()
+        for k, v in (
+            longmemeval.VARIANTS | (longmemeval.TIME_BOOST_GRID | longmemeval.FUSION_GRID if args.variants else {})
+        ).items()
         if not args.variants or any(part in k for part in args.variants.split(","))
     }
-    return _variants(questions, how, chosen, embedder)
+    return quality.run(questions, how, chosen, embedder, args.out, _untuned(args), written, args.haystack_sessions)
 
 
-def _variants(
-    questions: list[longmemeval.Question], how: str, variants: dict[str, Any], embedder: CachedEmbedder
-) -> dict[str, Any]:
-    """Scores of each configuration of ours on the questions."""
-    quality: dict[str, Any] = {"questions": len(questions), "subset": how, "variants": {}}
-    for name, variant in variants.items():
-        print(f"quality: {name} on {len(questions)} questions ...", flush=True)
-        with peers.running(lambda folder, v=variant: peers.Ours(folder, embedder, v)) as system:
-            quality["variants"][name] = longmemeval.summarize(*longmemeval.evaluate(questions, system))
-    return quality
+def _untuned(args: argparse.Namespace) -> set[str]:
+    """Question ids never used to choose a setting (outside the tuning draw)."""
+    questions = longmemeval.load_questions(args.data)
+    tuned = {q.qid for q in longmemeval.tuning_subset(questions)}
+    return {q.qid for q in questions if q.qid not in tuned}
 
 
 def _kept(out: Path, measured: set[str]) -> dict[str, Any]:
@@ -148,7 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=200, help="samples per latency measurement")
     parser.add_argument("--rounds", type=int, default=600, help="rounds of the ingest throughput run")
     parser.add_argument("--questions", type=int, default=30, help="stratified LongMemEval subset size (469 = all)")
-    parser.add_argument("--variants", default="", help="comma-separated substrings selecting quality variants")
+    parser.add_argument(
+        "--variants", default="", help="comma-separated substrings selecting quality (or fusion) variants"
+    )
+    parser.add_argument(
+        "--tuning-questions",
+        type=int,
+        default=longmemeval.TUNING_COUNT,
+        help="size of the fixed stratified draw the fusion stage chooses settings on",
+    )
     parser.add_argument("--question-type", default="", help="only LongMemEval questions of this type")
     parser.add_argument("--haystack-sessions", type=int, default=0, help="trim each haystack to N sessions (0 = all)")
     parser.add_argument(
@@ -202,14 +214,30 @@ def main(argv: list[str] | None = None) -> int:
         report.write(args.out, results)
     subset = _subset(args) if args.what in ("all", "quality", "fusion", "peers") else None
     if args.what in ("all", "quality") and subset is not None:
-        results["quality"] = _quality(args, subset, cached)
+
+        def quality_so_far(so_far: dict[str, Any]) -> None:
+            report.write(args.out, {**results, "quality": so_far})
+
+        results["quality"] = _quality(args, subset, cached, quality_so_far)
         report.write(args.out, results)
     if args.what in ("all", "fusion") and subset is not None:
-        tuning = longmemeval.tuning_subset(longmemeval.load_questions(args.data), subset[0])
+        tuning = longmemeval.tuning_subset(longmemeval.load_questions(args.data), args.tuning_questions)
+        how = f"the tuning draw: stratified by question type, seed 1, {len(tuning)} questions"
         if args.haystack_sessions:
             tuning = longmemeval.trimmed(tuning, args.haystack_sessions)
-        how = "a second stratified draw, seed 1"
-        results["fusion"] = _variants(tuning, how, longmemeval.FUSION_GRID, cached)
+            how += f", haystacks trimmed to {args.haystack_sessions} sessions"
+        grid = {
+            k: v
+            for k, v in longmemeval.FUSION_GRID.items()
+            if not args.variants or any(part in k for part in args.variants.split(","))
+        }
+
+        def fusion_so_far(so_far: dict[str, Any]) -> None:
+            report.write(args.out, {**results, "fusion": so_far})
+
+        results["fusion"] = quality.run(
+            tuning, how, grid, cached, args.out, set(), fusion_so_far, args.haystack_sessions
+        )
         report.write(args.out, results)
     if args.what in ("all", "peers"):
         names = [n for n in args.systems.split(",") if n]
