@@ -1,7 +1,8 @@
 """Plain BM25 over one user's turns, the recipe of the LongMemEval data's README floor.
 
-k1 = 1.5, b = 0.75, lowercased word tokens, English stop words removed, the question as the query;
-every turn (user and assistant) is a document. Scored in memory, so it needs no embedder.
+k1 = 1.5, b = 0.75, lowercased word tokens, English stop words (the keyword index's list) removed,
+the question as the query; every turn (user and assistant) is a document. Scored in memory, so it
+needs no embedder.
 """
 
 from __future__ import annotations
@@ -12,139 +13,9 @@ from collections import Counter, defaultdict
 from datetime import datetime
 
 from memfuse_memory.bench.peers import Message
+from memfuse_memory.ranking.keywords import STOP_WORDS
 
 K1, B = 1.5, 0.75
-STOP_WORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "don",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "s",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "t",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-    ]
-)
 
 
 def tokens(text: str) -> list[str]:
@@ -166,11 +37,10 @@ class PlainBM25:
             self._docs[user].append((message["id"], Counter(words), len(words)))
 
     def add_bulk(self, user: str, session: str, rounds: list[list[Message]]) -> None:
-        for messages in rounds:
-            self.add(user, session, messages)
+        self.add(user, session, [message for messages in rounds for message in messages])
 
     def flush(self) -> None:
-        return None
+        """Nothing to wait for: every add is searchable at once."""
 
     def search(self, user: str, text: str, k: int, asked_at: datetime | None = None) -> list[str]:
         docs = self._docs[user]

@@ -154,8 +154,10 @@ TUNING_COUNT = 100
 
 
 def tuning_subset(questions: list[Question], count: int = TUNING_COUNT) -> list[Question]:
-    """The fixed stratified draw (seed 1) on which every ranking setting is chosen; the rest stay untuned."""
-    return stratified(questions, count, seed=1)
+    """The fixed stratified draw (seed 1) on which every ranking setting is chosen; the rest stay untuned.
+    A smaller ``count`` draws from within it, so a quick choice never touches an untuned question."""
+    draw = stratified(questions, TUNING_COUNT, seed=1)
+    return draw if count >= TUNING_COUNT else stratified(draw, count, seed=1)
 
 
 def _rounds(
