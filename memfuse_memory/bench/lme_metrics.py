@@ -1,20 +1,25 @@
 """LongMemEval's retrieval metrics, computed from where each question's evidence landed in a ranking.
 
-A question's row keeps the 0-based ranks of its evidence turns in the returned ranking (top 50) and
-of its answer sessions in the ranking of distinct sessions (each session at its best turn), so every
+A question's row keeps the 0-based ranks of its evidence in the returned ranking (top 50), so every
 metric at every k can be computed again later, and a run can be resumed from its rows.
 
-The official definitions (LongMemEval, ``src/retrieval/eval_utils.py`` and
-``src/evaluation/print_retrieval_metrics.py``; abstention questions are left out):
+The official metrics follow LongMemEval's code (``src/retrieval/eval_utils.py``,
+``src/retrieval/run_retrieval.py`` and ``src/evaluation/print_retrieval_metrics.py``, MIT): the
+turn-level corpus is the user turns (so our ranking is read with assistant turns left out), the
+correct turns are the user turns marked ``has_answer``, abstention questions are left out, and
 
-- ``recall_any@k``: 1 if any correct item is in the top k, else 0;
-- ``recall_all@k``: 1 if every correct item is in the top k, else 0;
-- ``ndcg_any@k``: DCG of the top k over the ideal DCG, with DCG = rel_1 + sum_{i>=2} rel_i / log2(i)
-  (the first two ranks undiscounted, as ``dcg`` in ``eval_utils.py`` computes it);
-- session level from a turn ranking (``evaluate_retrieval_turn2session``): the turn ranking is read
-  until it holds k distinct sessions, which are scored as a session ranking.
+- ``recall_all@k``: 1 if every correct item is in the top k, else 0 (1 when there is none, as
+  Python's ``all`` of nothing; ``recall_any@k`` is then 0);
+- ``ndcg_any@k``: DCG of the top k over the ideal DCG, DCG = rel_1 + sum_{i>=2} rel_i / log2(i)
+  (the first two ranks undiscounted, as ``dcg`` computes it); 0 when there is no correct item;
+- session level from the turn ranking (``evaluate_retrieval_turn2session``): correct sessions are
+  those of the correct turns; the ranking is read to the shortest prefix holding k distinct sessions
+  (``effective_k``), recall counts the sessions in it, and NDCG scores each turn of it by whether its
+  session is correct against an ideal of ``min(effective_k, user turns of correct sessions)``.
 
-Ours beside them: turn ``recall@k`` is the share of evidence turns in the top k.
+Ours beside them, over all turns (user and assistant): ``turn_recall@k`` is the share of evidence
+turns in the top k, ``turn_recall_any@5`` is hit@5, ``session_recall@k`` the share of
+``answer_session_ids`` among the first k distinct sessions.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 KS = (5, 10)
 OFFICIAL = [f"{level}_{name}@{k}" for level in ("turn", "session") for name in ("recall_all", "ndcg_any") for k in KS]
 OURS = ["turn_recall@5", "turn_recall@10", "turn_recall_any@5", "session_recall@5", "session_recall@10"]
+METRICS = [*OURS, *OFFICIAL]
 README_FLOOR = {
     "turn_recall@5": 0.685,
     "turn_recall@10": 0.779,
@@ -36,7 +42,6 @@ README_FLOOR = {
     "session_recall@10": 0.949,
 }
 """Plain BM25 over all 469 questions, from the data's README (it gives no other metric)."""
-METRICS = [*OURS, *OFFICIAL]
 
 
 def ranks(ranked: list[str], wanted: Iterable[str]) -> list[int]:
@@ -51,33 +56,38 @@ def _dcg(relevances: list[int]) -> float:
     return relevances[0] + sum(rel / math.log2(i) for i, rel in enumerate(relevances[1:], start=2))
 
 
-def ndcg_any(found: list[int], correct: int, k: int) -> float:
-    """Official NDCG@k of a ranking whose correct items sit at ``found`` (0-based), ``correct`` in all."""
-    ideal = _dcg([1] * min(k, correct))
-    if not ideal:
+def ndcg_any(found: Iterable[int], ideal: int, k: int) -> float:
+    """Official NDCG@k of a ranking with relevant items at ``found`` (0-based), ``ideal`` of them at best."""
+    best = _dcg([1] * min(k, ideal))
+    if not best:
         return 0.0
-    return _dcg([1 if i in set(found) else 0 for i in range(k)]) / ideal
+    hits = set(found)
+    return _dcg([1 if i in hits else 0 for i in range(k)]) / best
 
 
-def _level(found: list[int], correct: int, k: int) -> dict[str, float]:
-    inside = sum(1 for rank in found if rank < k)
+def _official(row: dict[str, Any], k: int) -> dict[str, float]:
+    turn_ranks, correct = row["turn_ranks"], row["turn_correct"]
+    first = row["session_first"]
+    effective = first[k - 1] + 1 if len(first) >= k else row["turns"]
+    inside = sum(1 for rank in row["session_first_correct"] if rank < effective)
     return {
-        f"recall_any@{k}": float(inside > 0),
-        f"recall_all@{k}": float(inside == correct),
-        f"recall@{k}": inside / correct,
-        f"ndcg_any@{k}": ndcg_any(found, correct, k),
+        f"turn_recall_all@{k}": float(sum(1 for rank in turn_ranks if rank < k) == correct),
+        f"turn_ndcg_any@{k}": ndcg_any(turn_ranks, correct, k),
+        f"session_recall_all@{k}": float(inside == row["session_correct"]),
+        f"session_ndcg_any@{k}": ndcg_any(row["session_hits"], row["session_turns"], effective),
     }
 
 
 def metrics(row: dict[str, Any], ks: Iterable[int] = KS) -> dict[str, float | None]:
-    """Every metric of one question row; turn metrics are None for a question with no evidence turn."""
+    """Every metric of one question row; ours are None for a question with no evidence turn."""
     out: dict[str, float | None] = {}
     for k in ks:
-        for level in ("turn", "session"):
-            correct = row[f"{level}_correct"]
-            scored = _level(row[f"{level}_ranks"], correct, k) if correct else None
-            for name in ("recall_any", "recall_all", "recall", "ndcg_any"):
-                out[f"{level}_{name}@{k}"] = scored[f"{name}@{k}"] if scored else None
+        inside = sum(1 for rank in row["turn_ranks"] if rank < k)
+        correct = row["turn_correct"]
+        out[f"turn_recall@{k}"] = inside / correct if correct else None
+        out[f"turn_recall_any@{k}"] = float(inside > 0) if correct else None
+        out[f"session_recall@{k}"] = sum(1 for rank in row["session_ranks"] if rank < k) / row["session_correct"]
+        out.update(_official(row["official"], k))
     return out
 
 

@@ -177,10 +177,12 @@ def _rounds(
         yield current, evidence
 
 
-def _ingest(system: MemorySystem, question: Question, user: str) -> tuple[set[str], dict[str, str], int]:
-    """Add the haystack in date order; return the evidence ids, each id's session and the turn count."""
+def _ingest(system: MemorySystem, question: Question, user: str) -> tuple[set[str], dict[str, str], set[str], int]:
+    """Add the haystack in date order; return the evidence ids, each id's session, the user turns' ids
+    and the turn count."""
     evidence_ids: set[str] = set()
     session_of: dict[str, str] = {}
+    user_ids: set[str] = set()
     turns_added = 0
     for index, (sid, stamp, turns) in enumerate(question.sessions):
         session = sid.replace("/", "_")
@@ -189,16 +191,27 @@ def _ingest(system: MemorySystem, question: Question, user: str) -> tuple[set[st
             for message, flag in zip(messages, flags, strict=True):
                 message["id"] = message["id"].replace("/", "_")
                 session_of[message["id"]] = sid
+                if message["role"] == "user":
+                    user_ids.add(message["id"])
                 if flag:
                     evidence_ids.add(message["id"])
             system.add(user, session, messages)
             turns_added += len(messages)
-    return evidence_ids, session_of, turns_added
+    return evidence_ids, session_of, user_ids, turns_added
 
 
-def _row(question: Question, ranked: list[str], evidence_ids: set[str], session_of: dict[str, str]) -> dict[str, Any]:
-    """Where the question's evidence turns and answer sessions landed (0-based ranks)."""
+def _row(
+    question: Question, ranked: list[str], evidence_ids: set[str], session_of: dict[str, str], user_ids: set[str]
+) -> dict[str, Any]:
+    """Where the question's evidence landed (0-based ranks): among all turns and answer sessions (ours),
+    and among user turns alone, LongMemEval's retrieval corpus (``official``)."""
     sessions_ranked = list(dict.fromkeys(session_of[mid] for mid in ranked))
+    users = [mid for mid in ranked if mid in user_ids]
+    correct = evidence_ids & user_ids
+    correct_sessions = {session_of[mid] for mid in correct}
+    first: dict[str, int] = {}
+    for position, mid in enumerate(users):
+        first.setdefault(session_of[mid], position)
     return {
         "qid": question.qid,
         "type": question.qtype,
@@ -206,6 +219,16 @@ def _row(question: Question, ranked: list[str], evidence_ids: set[str], session_
         "turn_ranks": lme_metrics.ranks(ranked, evidence_ids),
         "session_correct": len(question.answer_sessions),
         "session_ranks": lme_metrics.ranks(sessions_ranked, question.answer_sessions),
+        "official": {
+            "turns": len(users),
+            "turn_correct": len(correct),
+            "turn_ranks": lme_metrics.ranks(users, correct),
+            "session_correct": len(correct_sessions),
+            "session_first": sorted(first.values()),
+            "session_first_correct": sorted(first[sid] for sid in correct_sessions if sid in first),
+            "session_hits": [i for i, mid in enumerate(users) if session_of[mid] in correct_sessions],
+            "session_turns": sum(1 for mid in user_ids if session_of[mid] in correct_sessions),
+        },
     }
 
 
@@ -240,7 +263,7 @@ def evaluate_many(
             continue
         user = f"q-{question.qid}"
         started = time.perf_counter()
-        evidence_ids, session_of, turns = _ingest(system, question, user)
+        evidence_ids, session_of, user_ids, turns = _ingest(system, question, user)
         timing["turns"] += turns
         timing["ingest_seconds"] += time.perf_counter() - started
         started = time.perf_counter()
@@ -253,7 +276,7 @@ def evaluate_many(
             else:
                 ranked = system.search_as(user, question.text, 50, question.asked_at, overrides)  # type: ignore[attr-defined]
             timing["query_seconds"] += time.perf_counter() - started
-            row = _row(question, ranked, evidence_ids, session_of)
+            row = _row(question, ranked, evidence_ids, session_of, user_ids)
             rows[name].append(row)
             if journals is not None:
                 journals[name].add(row)
