@@ -4,7 +4,8 @@ Variants that differ only in their ``buffer.query`` settings (fusion, weights, t
 ingest of each question and are asked in turn (:meth:`peers.Ours.search_as`). Each variant's rows go
 to ``OUT/quality/<variant>.jsonl`` as questions finish, tagged with the variant's settings, so a
 killed run resumes where it stopped and a question already run (say, in the tuning draw) is not
-run again. Changing the ranking code means removing those journals.
+run again. A journal's rows are tagged with the whole resolved configuration, so changing a default
+reruns what it changes; changing the ranking code means removing those journals.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from memfuse_memory.bench import longmemeval, peers
 from memfuse_memory.bench.bm25_floor import PlainBM25
 from memfuse_memory.bench.lme_metrics import Journal
+from memfuse_memory.config import load_config
 from memfuse_memory.embedding.base import Embedder
 
 PLAIN_BM25 = "plain BM25 (the README floor's recipe)"
@@ -28,12 +30,17 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+def _settings(variant: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The whole configuration a variant runs with (its overrides on the packaged defaults)."""
+    return None if variant is None else load_config(variant).model_dump(mode="json")
+
+
 def _ingest_key(variant: dict[str, Any] | None) -> str:
-    """What decides the stored index: the variant's settings less its query section."""
-    if variant is None:
+    """What decides the stored index: the variant's whole configuration less its query section."""
+    settings = _settings(variant)
+    if settings is None:
         return PLAIN_BM25
-    buffer = {k: v for k, v in variant.get("buffer", {}).items() if k != "query"}
-    return json.dumps({**variant, "buffer": buffer}, sort_keys=True)
+    return json.dumps({**settings, "buffer": {**settings["buffer"], "query": None}}, sort_keys=True)
 
 
 def run(
@@ -54,7 +61,9 @@ def run(
         groups.setdefault(_ingest_key(variant), {})[name] = variant
     for key, members in groups.items():
         journals = {
-            name: Journal(out / "quality" / f"{_slug(name)}.jsonl", json.dumps([variant, trim], sort_keys=True))
+            name: Journal(
+                out / "quality" / f"{_slug(name)}.jsonl", json.dumps([_settings(variant), trim], sort_keys=True)
+            )
             for name, variant in members.items()
         }
         print(f"quality: {', '.join(members)} on {len(questions)} questions ...", flush=True)
