@@ -59,12 +59,18 @@ def _subset(args: argparse.Namespace) -> tuple[list[longmemeval.Question], str] 
     questions = longmemeval.load_questions(args.data)
     if args.question_type:
         questions = [q for q in questions if q.qtype == args.question_type]
-    if args.questions >= len(questions):  # the tuning draw first: its rows serve the fusion stage too
+    if args.question_ids:
+        order = args.question_ids.read_text().split()
+        by_id = {q.qid: q for q in questions}
+        subset = [by_id[qid] for qid in order if qid in by_id]
+        how = f"all of those listed in {args.question_ids.name}, in its order"
+    elif args.questions >= len(questions):  # the tuning draw first: its rows serve the fusion stage too
         tuned = {q.qid for q in longmemeval.tuning_subset(longmemeval.load_questions(args.data))}
         subset = sorted(questions, key=lambda q: q.qid not in tuned)
+        how = "all"
     else:
         subset = longmemeval.stratified(questions, args.questions)
-    how = "all" if len(subset) == len(questions) else "stratified by question type, seed 0"
+        how = "stratified by question type, seed 0"
     if args.question_type:
         how += f", {args.question_type} only"
     if args.haystack_sessions:
@@ -86,9 +92,14 @@ def _quality(
         for k, v in (
             longmemeval.VARIANTS | (longmemeval.TIME_BOOST_GRID | longmemeval.FUSION_GRID if args.variants else {})
         ).items()
-        if not args.variants or any(part in k for part in args.variants.split(","))
+        if _selected(k, args.variants)
     }
     return quality.run(questions, how, chosen, embedder, args.out, _untuned(args), written, args.haystack_sessions)
+
+
+def _selected(name: str, variants: str) -> bool:
+    """Whether ``--variants`` selects a variant: any comma-separated part whose '&'-joined substrings are all in it."""
+    return not variants or any(all(bit in name for bit in part.split("&")) for part in variants.split(","))
 
 
 def _untuned(args: argparse.Namespace) -> set[str]:
@@ -154,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=30, help="stratified LongMemEval subset size (469 = all)")
     parser.add_argument(
         "--variants", default="", help="comma-separated substrings selecting quality (or fusion) variants"
+    )
+    parser.add_argument(
+        "--question-ids", type=Path, default=None, help="a file of LongMemEval question ids to run, in that order"
     )
     parser.add_argument(
         "--tuning-questions",
@@ -226,11 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.haystack_sessions:
             tuning = longmemeval.trimmed(tuning, args.haystack_sessions)
             how += f", haystacks trimmed to {args.haystack_sessions} sessions"
-        grid = {
-            k: v
-            for k, v in longmemeval.FUSION_GRID.items()
-            if not args.variants or any(part in k for part in args.variants.split(","))
-        }
+        grid = {k: v for k, v in longmemeval.FUSION_GRID.items() if _selected(k, args.variants)}
 
         def fusion_so_far(so_far: dict[str, Any]) -> None:
             report.write(args.out, {**results, "fusion": so_far})
