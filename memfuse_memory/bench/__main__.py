@@ -237,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.what in ("all", "fusion") and subset is not None:
         tuning = longmemeval.tuning_subset(longmemeval.load_questions(args.data), args.tuning_questions)
         how = f"the tuning draw: stratified by question type, seed 1, {len(tuning)} questions"
+        if args.question_ids:
+            listed = set(args.question_ids.read_text().split())
+            tuning = [q for q in tuning if q.qid in listed]
+            how += f", the {len(tuning)} of them listed in {args.question_ids.name}"
         if args.haystack_sessions:
             tuning = longmemeval.trimmed(tuning, args.haystack_sessions)
             how += f", haystacks trimmed to {args.haystack_sessions} sessions"
