@@ -66,15 +66,18 @@ def _latency_section(result: dict[str, Any]) -> list[str]:
 
 
 def _table(variants: dict[str, Any], part: str | None = None, floor: bool = True) -> list[str]:
-    lines = ["| variant | " + " | ".join(METRICS) + " |", "| --- |" + " --- |" * len(METRICS)]
+    lines = ["| variant | questions | " + " | ".join(METRICS) + " |", "| --- | --- |" + " --- |" * len(METRICS)]
     for name, row in variants.items():
-        scores = row[part] if part else row
         if part and part not in row:
             continue
-        lines.append(f"| {name} | " + " | ".join(f"{scores['overall'][m]:.3f}" for m in METRICS) + " |")
+        scores = row[part] if part else row
+        cells = " | ".join(f"{scores['overall'][m]:.3f}" for m in METRICS)
+        lines.append(f"| {name} | {scores.get('questions', '')} | {cells} |")
     if floor:
-        cells = [f"{lme_metrics.README_FLOOR[m]:.3f}" if m in lme_metrics.README_FLOOR else "" for m in METRICS]
-        lines.append("| plain BM25 floor, the data's README | " + " | ".join(cells) + " |")
+        cells = " | ".join(
+            f"{lme_metrics.README_FLOOR[m]:.3f}" if m in lme_metrics.README_FLOOR else "" for m in METRICS
+        )
+        lines.append(f"| plain BM25 floor, the data's README | 469 | {cells} |")
     return lines
 
 
@@ -83,7 +86,8 @@ def _quality_section(result: dict[str, Any]) -> list[str]:
     lines = [
         "## Retrieval quality on LongMemEval S",
         "",
-        f"{result['questions']} non-abstention questions ({result['subset']}); turn level = evidence turns "
+        f"Up to {result['questions']} non-abstention questions ({result['subset']}; the questions column says how "
+        "many each variant has finished); turn level = evidence turns "
         "(`has_answer`), session level = `answer_session_ids`. `recall_all`, `ndcg_any`: LongMemEval's own "
         "metrics (see `memfuse_memory/bench/lme_metrics.py`); `turn_recall@k`: share of evidence turns in the top k; "
         "`turn_recall_any@5` is hit@5.",
