@@ -94,6 +94,8 @@ def _quality(
         ).items()
         if _selected(k, args.variants)
     }
+    if args.finished_only:
+        return quality.finished(questions, how, chosen, args.out, _untuned(args), args.haystack_sessions)
     return quality.run(questions, how, chosen, embedder, args.out, _untuned(args), written, args.haystack_sessions)
 
 
@@ -165,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=30, help="stratified LongMemEval subset size (469 = all)")
     parser.add_argument(
         "--variants", default="", help="comma-separated substrings selecting quality (or fusion) variants"
+    )
+    parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="quality/fusion: report what OUT/quality/ holds, on the questions every variant finished; run nothing",
     )
     parser.add_argument(
         "--question-ids", type=Path, default=None, help="a file of LongMemEval question ids to run, in that order"
@@ -249,9 +256,12 @@ def main(argv: list[str] | None = None) -> int:
         def fusion_so_far(so_far: dict[str, Any]) -> None:
             report.write(args.out, {**results, "fusion": so_far})
 
-        results["fusion"] = quality.run(
-            tuning, how, grid, cached, args.out, set(), fusion_so_far, args.haystack_sessions
-        )
+        if args.finished_only:
+            results["fusion"] = quality.finished(tuning, how, grid, args.out, set(), args.haystack_sessions)
+        else:
+            results["fusion"] = quality.run(
+                tuning, how, grid, cached, args.out, set(), fusion_so_far, args.haystack_sessions
+            )
         report.write(args.out, results)
     if args.what in ("all", "peers"):
         names = [n for n in args.systems.split(",") if n]

@@ -43,6 +43,30 @@ def _ingest_key(variant: dict[str, Any] | None) -> str:
     return json.dumps({**settings, "buffer": {**settings["buffer"], "query": None}}, sort_keys=True)
 
 
+def _journal(out: Path, name: str, variant: dict[str, Any] | None, trim: int) -> Journal:
+    return Journal(out / "quality" / f"{_slug(name)}.jsonl", json.dumps([_settings(variant), trim], sort_keys=True))
+
+
+def finished(
+    questions: list[longmemeval.Question],
+    how: str,
+    variants: dict[str, dict[str, Any] | None],
+    out: Path,
+    untuned: set[str],
+    trim: int = 0,
+) -> dict[str, Any]:
+    """The scores of what the journals hold, on the questions every variant has finished (runs nothing),
+    so variants are compared on the same questions when a run was stopped part way."""
+    journals = {name: _journal(out, name, variant, trim) for name, variant in variants.items()}
+    done = [q.qid for q in questions if all(q.qid in journal.rows for journal in journals.values())]
+    result: dict[str, Any] = {"questions": len(done), "subset": f"{how}; those every variant has finished"}
+    result["variants"] = {
+        name: longmemeval.summarize([journal.rows[qid] for qid in done], {}, untuned)
+        for name, journal in journals.items()
+    }
+    return result
+
+
 def run(
     questions: list[longmemeval.Question],
     how: str,
