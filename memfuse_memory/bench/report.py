@@ -110,7 +110,11 @@ def _quality_section(result: dict[str, Any]) -> list[str]:
     lines.append("| --- |" + " --- |" * len(types))
     for name, row in variants.items():
         lines.append(
-            f"| {name} | " + " | ".join(f"{row['by_type'][t]['session_recall_all@5']:.3f}" for t in types) + " |"
+            f"| {name} | "
+            + " | ".join(
+                f"{row['by_type'][t]['session_recall_all@5']:.3f}" if t in row["by_type"] else "n/a" for t in types
+            )
+            + " |"
         )
     return lines
 
