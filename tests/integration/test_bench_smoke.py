@@ -85,6 +85,8 @@ def test_longmemeval_smoke(tmp_path: Path) -> None:
     again = run(tmp_path, *args)  # resumed from the journals: nothing ingested again
     assert again["quality"]["variants"]["default"]["timing"]["resumed"] == results["quality"]["questions"]
     assert again["quality"]["variants"]["default"]["overall"] == variants["default"]["overall"]
+    reported = run(tmp_path, *args, "--finished-only")["quality"]  # runs nothing, reads the journals
+    assert reported["variants"]["default"]["overall"] == variants["default"]["overall"]
 
 
 def test_fusion_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
