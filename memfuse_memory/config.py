@@ -87,8 +87,8 @@ class QueryConfig(_Section):
         description="How keyword and vector rankings are fused: min-max normalised scores, reciprocal ranks, or "
         "scores standardised against each ranking's own candidates (zscore).",
     )
-    keyword_weight: float = Field(0.5, ge=0, description="Weight of the keyword (BM25) ranking in fusion.")
-    vector_weight: float = Field(0.5, ge=0, description="Weight of the vector (cosine) ranking in fusion.")
+    keyword_weight: float = Field(0.6, ge=0, description="Weight of the keyword (BM25) ranking in fusion.")
+    vector_weight: float = Field(0.4, ge=0, description="Weight of the vector (cosine) ranking in fusion.")
     candidate_pool: int = Field(50, ge=1, description="Candidates drawn from each ranking before fusion.")
     embed_pending_limit: int = Field(
         32,
