@@ -45,8 +45,8 @@ def _variant(strategy: str, fusion: str = "minmax", keyword: float = 0.5) -> dic
 
 VARIANTS: dict[str, dict[str, Any] | None] = {
     "plain BM25 (the README floor's recipe)": None,
-    "bm25 (keyword only)": {"buffer": {"query": {"vector_weight": 0.0}}},
-    "dense (vector only)": {"buffer": {"query": {"keyword_weight": 0.0}}},
+    "bm25 (keyword only)": {"buffer": {"query": {"keyword_weight": 1.0, "vector_weight": 0.0}}},
+    "dense (vector only)": {"buffer": {"query": {"keyword_weight": 0.0, "vector_weight": 1.0}}},
     "default": {},
     "one vector per round (message chunks), min-max 0.5": _variant("message"),
     "one vector per message, long ones as passages (turn chunks), min-max 0.5": _variant("turn"),
