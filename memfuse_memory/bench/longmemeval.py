@@ -48,7 +48,6 @@ VARIANTS: dict[str, dict[str, Any] | None] = {
     "bm25 (keyword only)": {"buffer": {"query": {"keyword_weight": 1.0, "vector_weight": 0.0}}},
     "dense (vector only)": {"buffer": {"query": {"keyword_weight": 0.0, "vector_weight": 1.0}}},
     "default": {},
-    "one vector per round (message chunks), min-max 0.5": _variant("message"),
     "one vector per message, long ones as passages (turn chunks), min-max 0.5": _variant("turn"),
 }
 """What ``quality`` runs (None: plain BM25 in memory, not ours); ``default`` is the packaged configuration."""
