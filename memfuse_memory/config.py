@@ -56,17 +56,20 @@ class HybridBufferConfig(_Section):
     """Transferred rounds kept as embedded chunks and as the original rounds until flushed."""
 
     max_size: int = Field(5, ge=1, description="Rounds held before the oldest are flushed to storage (FIFO).")
-    chunk_strategy: Literal["message", "contextual"] = Field(
+    chunk_strategy: Literal["message", "turn", "contextual"] = Field(
         "message",
-        description="'message': one chunk per round; 'contextual': one chunk per message, long messages split "
-        "into windows and short ones given their preceding turns as context.",
+        description="'message': one chunk per round; 'turn': one vector per message, long messages as overlapping "
+        "passages (a message scores by its best passage); 'contextual': like 'turn', short messages given their "
+        "preceding turns as context.",
     )
     embedding_model: str = Field(
         "all-MiniLM-L6-v2",
         min_length=1,
         description="'all-MiniLM-L6-v2' (the offline packaged model) or a local sentence-transformers folder.",
     )
-    chunk_max_words: int = Field(160, ge=8, description="Word budget of one chunk for the 'contextual' strategy.")
+    chunk_max_words: int = Field(
+        160, ge=8, description="Word budget of one chunk or passage ('turn' and 'contextual')."
+    )
     idle_flush_seconds: float = Field(
         30.0, gt=0, description="Sessions without writes for this long are transferred and flushed to storage."
     )
@@ -79,12 +82,13 @@ class QueryConfig(_Section):
     cache_size: int = Field(100, ge=0, description="Entries in the LRU query cache (0 disables it).")
     default_sort_by: Literal["score", "timestamp"] = Field("score", description="Sort key when a query names none.")
     default_order: Literal["asc", "desc"] = Field("desc", description="Sort order when a query names none.")
-    fusion: Literal["minmax", "rrf"] = Field(
+    fusion: Literal["minmax", "rrf", "zscore"] = Field(
         "minmax",
-        description="How keyword and vector rankings are fused: min-max normalised scores or reciprocal ranks.",
+        description="How keyword and vector rankings are fused: min-max normalised scores, reciprocal ranks, or "
+        "scores standardised against each ranking's own candidates (zscore).",
     )
-    keyword_weight: float = Field(0.5, ge=0, description="Weight of the keyword (BM25) ranking in fusion.")
-    vector_weight: float = Field(0.5, ge=0, description="Weight of the vector (cosine) ranking in fusion.")
+    keyword_weight: float = Field(0.6, ge=0, description="Weight of the keyword (BM25) ranking in fusion.")
+    vector_weight: float = Field(0.4, ge=0, description="Weight of the vector (cosine) ranking in fusion.")
     candidate_pool: int = Field(50, ge=1, description="Candidates drawn from each ranking before fusion.")
     embed_pending_limit: int = Field(
         32,

@@ -6,7 +6,7 @@ python -m memfuse_memory.bench latency --sizes 1000,10000 --message-store both  
 python -m memfuse_memory.bench latency --sizes 10000 --vector-store server  # Chroma in its own process (add p99)
 python -m memfuse_memory.bench quality --questions 469   # the full non-abstention set
 python -m memfuse_memory.bench quality --message-store both --variants bm25,default   # recall on SQLite and PostgreSQL
-python -m memfuse_memory.bench fusion                    # fusion weights on questions outside the reported subset
+python -m memfuse_memory.bench fusion                    # every ranking setting on the fixed 100-question tuning draw
 python -m memfuse_memory.bench peers --peer-sizes 1000,10000 --keep   # ours and three peers, joined to the report
 python -m memfuse_memory.bench store --store-sizes 20,200,2000,20000   # LangGraph store get/put p50 as it grows
 python -m memfuse_memory.bench store --store-sizes 20,20000 --message-store both   # on SQLite and PostgreSQL
@@ -35,7 +35,7 @@ from memfuse_memory.bench import (
     latency,
     longmemeval,
     message_stores,
-    peers,
+    quality,
     report,
     runtimes,
     startup,
@@ -64,8 +64,18 @@ def _subset(args: argparse.Namespace) -> tuple[list[longmemeval.Question], str] 
     questions = longmemeval.load_questions(args.data)
     if args.question_type:
         questions = [q for q in questions if q.qtype == args.question_type]
-    subset = questions if args.questions >= len(questions) else longmemeval.stratified(questions, args.questions)
-    how = "all" if len(subset) == len(questions) else "stratified by question type, seed 0"
+    if args.question_ids:
+        order = args.question_ids.read_text().split()
+        by_id = {q.qid: q for q in questions}
+        subset = [by_id[qid] for qid in order if qid in by_id]
+        how = f"all of those listed in {args.question_ids.name}, in its order"
+    elif args.questions >= len(questions):  # the tuning draw first: its rows serve the fusion stage too
+        tuned = {q.qid for q in longmemeval.tuning_subset(longmemeval.load_questions(args.data))}
+        subset = sorted(questions, key=lambda q: q.qid not in tuned)
+        how = "all"
+    else:
+        subset = longmemeval.stratified(questions, args.questions)
+        how = "stratified by question type, seed 0"
     if args.question_type:
         how += f", {args.question_type} only"
     if args.haystack_sessions:
@@ -75,31 +85,40 @@ def _subset(args: argparse.Namespace) -> tuple[list[longmemeval.Question], str] 
 
 
 def _quality(
-    args: argparse.Namespace, subset: tuple[list[longmemeval.Question], str], embedder: CachedEmbedder
+    args: argparse.Namespace,
+    subset: tuple[list[longmemeval.Question], str],
+    embedder: CachedEmbedder,
+    written: Any,
 ) -> dict[str, Any]:
-    """Every selected variant of ours on the subset."""
+    """Every selected variant of ours (and plain BM25) on the subset, resumable from OUT/quality/."""
     questions, how = subset
     chosen = {
         k: v
-        for k, v in (longmemeval.VARIANTS | (longmemeval.TIME_BOOST_GRID if args.variants else {})).items()
-        if not args.variants or any(part in k for part in args.variants.split(","))
+        for k, v in (
+            longmemeval.VARIANTS | (longmemeval.TIME_BOOST_GRID | longmemeval.FUSION_GRID if args.variants else {})
+        ).items()
+        if _selected(k, args.variants)
     }
-    if args.message_store == "sqlite":
-        return _variants(questions, how, chosen, embedder)
-    with message_stores.configs(args.message_store, args.pg_dsn) as stores:
-        return _variants(questions, how, message_stores.per_store(chosen, stores), embedder)
+    if args.finished_only:
+        return quality.finished(questions, how, chosen, args.out, _untuned(args), args.haystack_sessions)
+    untuned, trim = _untuned(args), args.haystack_sessions
+    if args.message_store != "sqlite":
+        with message_stores.configs(args.message_store, args.pg_dsn) as stores:
+            runs = message_stores.per_store(chosen, stores)
+            return quality.run(questions, how, runs, embedder, args.out, untuned, written, trim)
+    return quality.run(questions, how, chosen, embedder, args.out, untuned, written, trim)
 
 
-def _variants(
-    questions: list[longmemeval.Question], how: str, variants: dict[str, Any], embedder: CachedEmbedder
-) -> dict[str, Any]:
-    """Scores of each configuration of ours on the questions."""
-    quality: dict[str, Any] = {"questions": len(questions), "subset": how, "variants": {}}
-    for name, variant in variants.items():
-        print(f"quality: {name} on {len(questions)} questions ...", flush=True)
-        with peers.running(lambda folder, v=variant: peers.Ours(folder, embedder, v)) as system:
-            quality["variants"][name] = longmemeval.summarize(*longmemeval.evaluate(questions, system))
-    return quality
+def _selected(name: str, variants: str) -> bool:
+    """Whether ``--variants`` selects a variant: any comma-separated part whose '&'-joined substrings are all in it."""
+    return not variants or any(all(bit in name for bit in part.split("&")) for part in variants.split(","))
+
+
+def _untuned(args: argparse.Namespace) -> set[str]:
+    """Question ids never used to choose a setting (outside the tuning draw)."""
+    questions = longmemeval.load_questions(args.data)
+    tuned = {q.qid for q in longmemeval.tuning_subset(questions)}
+    return {q.qid for q in questions if q.qid not in tuned}
 
 
 def _with_vectors(config: dict[str, Any] | None, vectors: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -165,7 +184,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=200, help="samples per latency measurement")
     parser.add_argument("--rounds", type=int, default=600, help="rounds of the ingest throughput run")
     parser.add_argument("--questions", type=int, default=30, help="stratified LongMemEval subset size (469 = all)")
-    parser.add_argument("--variants", default="", help="comma-separated substrings selecting quality variants")
+    parser.add_argument(
+        "--variants", default="", help="comma-separated substrings selecting quality (or fusion) variants"
+    )
+    parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="quality/fusion: report what OUT/quality/ holds, on the questions every variant finished; run nothing",
+    )
+    parser.add_argument(
+        "--question-ids", type=Path, default=None, help="a file of LongMemEval question ids to run, in that order"
+    )
+    parser.add_argument(
+        "--tuning-questions",
+        type=int,
+        default=longmemeval.TUNING_COUNT,
+        help="size of the fixed stratified draw the fusion stage chooses settings on",
+    )
     parser.add_argument("--question-type", default="", help="only LongMemEval questions of this type")
     parser.add_argument("--haystack-sessions", type=int, default=0, help="trim each haystack to N sessions (0 = all)")
     parser.add_argument(
@@ -232,14 +267,33 @@ def main(argv: list[str] | None = None) -> int:
         report.write(args.out, results)
     subset = _subset(args) if args.what in ("all", "quality", "fusion", "peers") else None
     if args.what in ("all", "quality") and subset is not None:
-        results["quality"] = _quality(args, subset, cached)
+
+        def quality_so_far(so_far: dict[str, Any]) -> None:
+            report.write(args.out, {**results, "quality": so_far})
+
+        results["quality"] = _quality(args, subset, cached, quality_so_far)
         report.write(args.out, results)
     if args.what in ("all", "fusion") and subset is not None:
-        tuning = longmemeval.tuning_subset(longmemeval.load_questions(args.data), subset[0])
+        tuning = longmemeval.tuning_subset(longmemeval.load_questions(args.data), args.tuning_questions)
+        how = f"the tuning draw: stratified by question type, seed 1, {len(tuning)} questions"
+        if args.question_ids:
+            listed = set(args.question_ids.read_text().split())
+            tuning = [q for q in tuning if q.qid in listed]
+            how += f", the {len(tuning)} of them listed in {args.question_ids.name}"
         if args.haystack_sessions:
             tuning = longmemeval.trimmed(tuning, args.haystack_sessions)
-        how = "a second stratified draw, seed 1"
-        results["fusion"] = _variants(tuning, how, longmemeval.FUSION_GRID, cached)
+            how += f", haystacks trimmed to {args.haystack_sessions} sessions"
+        grid = {k: v for k, v in longmemeval.FUSION_GRID.items() if _selected(k, args.variants)}
+
+        def fusion_so_far(so_far: dict[str, Any]) -> None:
+            report.write(args.out, {**results, "fusion": so_far})
+
+        if args.finished_only:
+            results["fusion"] = quality.finished(tuning, how, grid, args.out, set(), args.haystack_sessions)
+        else:
+            results["fusion"] = quality.run(
+                tuning, how, grid, cached, args.out, set(), fusion_so_far, args.haystack_sessions
+            )
         report.write(args.out, results)
     if args.what in ("all", "peers"):
         names = [n for n in args.systems.split(",") if n]

@@ -22,7 +22,7 @@ SYSTEMS = ["ours", "langchain", "llamaindex", "mem0"]
 QUERIES = 50
 """Cold queries timed at each size (fewer when ``repeat`` is smaller)."""
 
-QUALITY = ["turn_recall@5", "turn_recall@10", "ndcg@10", "session_recall@5", "session_recall@10"]
+QUALITY = ["turn_recall@5", "turn_recall@10", "turn_ndcg_any@10", "session_recall@5", "session_recall@10"]
 
 
 def _round(n: int, salt: str) -> list[peers.Message]:

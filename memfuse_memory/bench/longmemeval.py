@@ -2,8 +2,9 @@
 
 One user per question, one session per haystack session in date order, a round per
 user turn and the assistant reply that follows; then the question is asked, scoped to that user.
-Turn-level Recall@k (share of evidence turns retrieved), hit@k, NDCG@10 and session-level
-Recall@k are averaged over the non-abstention questions, overall and per question type.
+Each question's row (where its evidence landed) is appended to a journal as it finishes, so a
+killed run resumes; the metrics (LongMemEval's own and ours, see :mod:`lme_metrics`) are averaged
+over the non-abstention questions, overall and per question type.
 Messages carry their session's real date (``haystack_dates``) and each question is asked at
 its ``question_date``, so time words in a question are read as the benchmark means them.
 """
@@ -12,17 +13,17 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import os
 import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from memfuse_memory.bench import lme_metrics
 from memfuse_memory.bench.peers import MemorySystem
 
 DATA = Path(
@@ -32,27 +33,42 @@ DATA = Path(
     )
 )
 
-VARIANTS: dict[str, dict[str, Any]] = {
-    "bm25 (keyword only)": {"buffer": {"query": {"vector_weight": 0.0}}},
-    "dense (vector only)": {"buffer": {"query": {"keyword_weight": 0.0}}},
-    "default (message chunks, min-max fusion)": {},
-    "contextual chunks, min-max fusion": {"buffer": {"hybrid_buffer": {"chunk_strategy": "contextual"}}},
-    "contextual chunks, rrf fusion": {
-        "buffer": {"hybrid_buffer": {"chunk_strategy": "contextual"}, "query": {"fusion": "rrf"}}
-    },
+
+def _strategy(name: str) -> dict[str, Any]:
+    return {"hybrid_buffer": {"chunk_strategy": name}}
+
+
+def _variant(strategy: str, fusion: str = "minmax", keyword: float = 0.5) -> dict[str, Any]:
+    query = {"fusion": fusion, "keyword_weight": keyword, "vector_weight": round(1 - keyword, 2)}
+    return {"buffer": {**_strategy(strategy), "query": query}}
+
+
+VARIANTS: dict[str, dict[str, Any] | None] = {
+    "plain BM25 (the README floor's recipe)": None,
+    "bm25 (keyword only)": {"buffer": {"query": {"keyword_weight": 1.0, "vector_weight": 0.0}}},
+    "dense (vector only)": {"buffer": {"query": {"keyword_weight": 0.0, "vector_weight": 1.0}}},
+    "default": {},
+    "one vector per message, long ones as passages (turn chunks), min-max 0.5": _variant("turn"),
 }
+"""What ``quality`` runs (None: plain BM25 in memory, not ours); ``default`` is the packaged configuration."""
 
-
-def _weights(keyword: float, fusion: str = "minmax") -> dict[str, Any]:
-    return {"buffer": {"query": {"fusion": fusion, "keyword_weight": keyword, "vector_weight": round(1 - keyword, 2)}}}
-
-
-FUSION_GRID: dict[str, dict[str, Any]] = {
-    **{f"min-max, keyword weight {w}": _weights(w) for w in (0.5, 0.6, 0.7, 0.8)},
-    **{f"rrf, keyword weight {w}": _weights(w, "rrf") for w in (0.5, 0.6, 0.7)},
-    "keyword only": VARIANTS["bm25 (keyword only)"],
+STRATEGIES = ("message", "turn", "contextual")
+FUSION_GRID: dict[str, dict[str, Any] | None] = {
+    f"{strategy} chunks, {label}": _variant(strategy, fusion, keyword)
+    for strategy in STRATEGIES
+    for label, fusion, keyword in (
+        ("keyword only", "minmax", 1.0),
+        ("vector only", "minmax", 0.0),
+        ("min-max 0.5", "minmax", 0.5),
+        ("min-max 0.6", "minmax", 0.6),
+        ("min-max 0.7", "minmax", 0.7),
+        ("rrf 0.5", "rrf", 0.5),
+        ("rrf 0.6", "rrf", 0.6),
+        ("z-score 0.5", "zscore", 0.5),
+        ("z-score 0.6", "zscore", 0.6),
+    )
 }
-"""Fusion settings tried on the tuning subset; the default is min-max at 0.5 / 0.5."""
+"""Every setting tried on the tuning draw: chunk strategy x fusion kind and keyword weight."""
 
 TIME_BOOST_GRID: dict[str, dict[str, Any]] = {
     f"time boost {w}": {"buffer": {"query": {"time_boost_weight": w}}} for w in (0.0, 0.15, 0.3, 0.6)
@@ -62,7 +78,7 @@ TIME_BOOST_GRID: dict[str, dict[str, Any]] = {
 one evidence turn moves a mean by ~0.02) 0.3 gave turn Recall@10 0.948 vs 0.937 off, NDCG@10 0.687
 vs 0.676, Recall@5 0.672 vs 0.688; 0.6 scored like 0.3. The default is 0.3."""
 
-METRICS = ["turn_recall@5", "turn_recall@10", "turn_hit@5", "ndcg@10", "session_recall@5", "session_recall@10"]
+METRICS = lme_metrics.METRICS
 
 
 @dataclass
@@ -73,17 +89,6 @@ class Question:
     answer_sessions: set[str]
     sessions: list[tuple[str, datetime, list[dict[str, Any]]]]
     asked_at: datetime | None = None  # question_date: what "last week" in the question means
-
-
-@dataclass
-class Scores:
-    per_question: list[dict[str, Any]] = field(default_factory=list)
-
-    def mean(self, key: str, qtype: str | None = None) -> float:
-        rows = [
-            row[key] for row in self.per_question if (qtype is None or row["type"] == qtype) and row[key] is not None
-        ]
-        return sum(rows) / len(rows) if rows else float("nan")
 
 
 def _date(text: str) -> datetime:
@@ -144,10 +149,14 @@ def stratified(questions: list[Question], count: int, seed: int = 0) -> list[Que
     return sorted(chosen, key=lambda q: q.qid)
 
 
-def tuning_subset(questions: list[Question], reported: list[Question], count: int = 24) -> list[Question]:
-    """Questions for choosing fusion settings: another stratified draw, disjoint from the reported ones."""
-    taken = {q.qid for q in reported}
-    return [q for q in stratified(questions, 80, seed=1) if q.qid not in taken][:count]
+TUNING_COUNT = 100
+
+
+def tuning_subset(questions: list[Question], count: int = TUNING_COUNT) -> list[Question]:
+    """The fixed stratified draw (seed 1) on which every ranking setting is chosen; the rest stay untuned.
+    A smaller ``count`` draws from within it, so a quick choice never touches an untuned question."""
+    draw = stratified(questions, TUNING_COUNT, seed=1)
+    return draw if count >= TUNING_COUNT else stratified(draw, count, seed=1)
 
 
 def _rounds(
@@ -167,16 +176,12 @@ def _rounds(
         yield current, evidence
 
 
-def _ndcg(ranked: list[str], relevant: set[str], k: int) -> float:
-    gain = sum(1 / math.log2(i + 2) for i, mid in enumerate(ranked[:k]) if mid in relevant)
-    ideal = sum(1 / math.log2(i + 2) for i in range(min(k, len(relevant))))
-    return gain / ideal if ideal else 0.0
-
-
-def _ingest(system: MemorySystem, question: Question, user: str) -> tuple[set[str], dict[str, str], int]:
-    """Add the haystack in date order; return the evidence ids, each id's session and the turn count."""
+def _ingest(system: MemorySystem, question: Question, user: str) -> tuple[set[str], dict[str, str], set[str], int]:
+    """Add the haystack in date order; return the evidence ids, each id's session, the user turns' ids
+    and the turn count."""
     evidence_ids: set[str] = set()
     session_of: dict[str, str] = {}
+    user_ids: set[str] = set()
     turns_added = 0
     for index, (sid, stamp, turns) in enumerate(question.sessions):
         session = sid.replace("/", "_")
@@ -185,57 +190,105 @@ def _ingest(system: MemorySystem, question: Question, user: str) -> tuple[set[st
             for message, flag in zip(messages, flags, strict=True):
                 message["id"] = message["id"].replace("/", "_")
                 session_of[message["id"]] = sid
+                if message["role"] == "user":
+                    user_ids.add(message["id"])
                 if flag:
                     evidence_ids.add(message["id"])
             system.add(user, session, messages)
             turns_added += len(messages)
-    return evidence_ids, session_of, turns_added
+    return evidence_ids, session_of, user_ids, turns_added
 
 
-def _score(question: Question, ranked: list[str], evidence_ids: set[str], session_of: dict[str, str]) -> dict[str, Any]:
+def _row(
+    question: Question, ranked: list[str], evidence_ids: set[str], session_of: dict[str, str], user_ids: set[str]
+) -> dict[str, Any]:
+    """Where the question's evidence landed (0-based ranks): among all turns and answer sessions (ours),
+    and among user turns alone, LongMemEval's retrieval corpus (``official``)."""
     sessions_ranked = list(dict.fromkeys(session_of[mid] for mid in ranked))
-    row: dict[str, Any] = {"type": question.qtype}
-    for k in (5, 10):
-        found = len(evidence_ids & set(ranked[:k]))
-        row[f"turn_recall@{k}"] = found / len(evidence_ids) if evidence_ids else None
-        row[f"turn_hit@{k}"] = float(found > 0) if evidence_ids else None
-        row[f"session_recall@{k}"] = len(question.answer_sessions & set(sessions_ranked[:k])) / len(
-            question.answer_sessions
-        )
-    row["ndcg@10"] = _ndcg(ranked, evidence_ids, 10) if evidence_ids else None
-    return row
+    users = [mid for mid in ranked if mid in user_ids]
+    correct = evidence_ids & user_ids
+    correct_sessions = {session_of[mid] for mid in correct}
+    first: dict[str, int] = {}
+    for position, mid in enumerate(users):
+        first.setdefault(session_of[mid], position)
+    return {
+        "qid": question.qid,
+        "type": question.qtype,
+        "turn_correct": len(evidence_ids),
+        "turn_ranks": lme_metrics.ranks(ranked, evidence_ids),
+        "session_correct": len(question.answer_sessions),
+        "session_ranks": lme_metrics.ranks(sessions_ranked, question.answer_sessions),
+        "official": {
+            "turns": len(users),
+            "turn_correct": len(correct),
+            "turn_ranks": lme_metrics.ranks(users, correct),
+            "session_correct": len(correct_sessions),
+            "session_first": sorted(first.values()),
+            "session_first_correct": sorted(first[sid] for sid in correct_sessions if sid in first),
+            "session_hits": [i for i, mid in enumerate(users) if session_of[mid] in correct_sessions],
+            "session_turns": sum(1 for mid in user_ids if session_of[mid] in correct_sessions),
+        },
+    }
 
 
 def evaluate(
-    questions: list[Question], system: MemorySystem, progress: Callable[[], Any] | None = None
-) -> tuple[Scores, dict[str, float]]:
-    """Ingest, flush and query every question on one memory system (ours or a peer), one user each."""
-    scores = Scores()
-    timing = {"ingest_seconds": 0.0, "flush_seconds": 0.0, "query_seconds": 0.0, "turns": 0}
+    questions: list[Question],
+    system: MemorySystem,
+    progress: Callable[[], Any] | None = None,
+    journal: lme_metrics.Journal | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Ingest, flush and query every question on one memory system (ours or a peer), one user each;
+    questions already in the journal are not run again, new rows are appended to it."""
+    rows, timing = evaluate_many(questions, system, {"": None}, {"": journal} if journal else None, progress)
+    return rows[""], timing
+
+
+def evaluate_many(
+    questions: list[Question],
+    system: MemorySystem,
+    queries: dict[str, dict[str, Any] | None],
+    journals: dict[str, lme_metrics.Journal] | None = None,
+    progress: Callable[[], Any] | None = None,
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, float]]:
+    """Like :func:`evaluate`, asking each question once per named query setting (None: the system's
+    own; else query-config overrides, see :meth:`peers.Ours.search_as`) over one ingest."""
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in queries}
+    timing = {"ingest_seconds": 0.0, "flush_seconds": 0.0, "query_seconds": 0.0, "turns": 0, "resumed": 0}
     for question in questions:
+        if journals is not None and all(question.qid in journals[name].rows for name in queries):
+            for name in queries:
+                rows[name].append(journals[name].rows[question.qid])
+            timing["resumed"] += 1
+            continue
         user = f"q-{question.qid}"
         started = time.perf_counter()
-        evidence_ids, session_of, turns = _ingest(system, question, user)
+        evidence_ids, session_of, user_ids, turns = _ingest(system, question, user)
         timing["turns"] += turns
         timing["ingest_seconds"] += time.perf_counter() - started
         started = time.perf_counter()
         system.flush()
         timing["flush_seconds"] += time.perf_counter() - started
-        started = time.perf_counter()
-        ranked = system.search(user, question.text, 50, question.asked_at)
-        timing["query_seconds"] += time.perf_counter() - started
-        scores.per_question.append(_score(question, ranked, evidence_ids, session_of))
+        for name, overrides in queries.items():
+            started = time.perf_counter()
+            if overrides is None:
+                ranked = system.search(user, question.text, 50, question.asked_at)
+            else:
+                ranked = system.search_as(user, question.text, 50, question.asked_at, overrides)  # type: ignore[attr-defined]
+            timing["query_seconds"] += time.perf_counter() - started
+            row = _row(question, ranked, evidence_ids, session_of, user_ids)
+            rows[name].append(row)
+            if journals is not None:
+                journals[name].add(row)
         system.forget(user)
         if progress is not None:
             progress()
-    return scores, timing
+    return rows, timing
 
 
-def summarize(scores: Scores, timing: dict[str, float]) -> dict[str, Any]:
-    """Mean of every metric, overall and per question type, with the run's timing."""
-    types = sorted({row["type"] for row in scores.per_question})
-    return {
-        "overall": {m: scores.mean(m) for m in METRICS},
-        "by_type": {t: {m: scores.mean(m, t) for m in METRICS} for t in types},
-        "timing": timing,
-    }
+def summarize(rows: list[dict[str, Any]], timing: dict[str, float], untuned: set[str] | None = None) -> dict[str, Any]:
+    """Every metric, overall and per question type, with the run's timing; ``untuned`` (question ids
+    never used to choose a setting) adds the same summary over those questions alone."""
+    result = {**lme_metrics.summary(rows), "timing": timing}
+    if untuned is not None:
+        result["untuned"] = lme_metrics.summary([row for row in rows if row["qid"] in untuned])
+    return result

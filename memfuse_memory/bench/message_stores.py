@@ -41,12 +41,15 @@ def configs(choice: str, dsn: str) -> Iterator[dict[str, dict[str, Any] | None]]
 
 
 def per_store(
-    variants: dict[str, dict[str, Any]], stores: dict[str, dict[str, Any] | None]
-) -> dict[str, dict[str, Any]]:
+    variants: dict[str, dict[str, Any] | None], stores: dict[str, dict[str, Any] | None]
+) -> dict[str, dict[str, Any] | None]:
     """Each quality variant on each store, named ``variant [store]``; every PostgreSQL run gets its own
-    schema, so no run sees another's messages."""
-    runs: dict[str, dict[str, Any]] = {}
+    schema, so no run sees another's messages. Plain BM25 (None) uses no store and runs once."""
+    runs: dict[str, dict[str, Any] | None] = {}
     for index, (variant, overrides) in enumerate(variants.items()):
+        if overrides is None:
+            runs[variant] = None
+            continue
         for store, config in stores.items():
             merged = dict(overrides)
             if config is not None:

@@ -135,6 +135,21 @@ class Ours:
         reply = self._memory.query(text, top_k=k, user_id=user, reference_time=asked_at)
         return [hit["id"] for hit in reply["data"]["results"]]
 
+    def search_as(self, user: str, text: str, k: int, asked_at: datetime | None, query: dict[str, Any]) -> list[str]:
+        """:meth:`search` with other query settings (fusion, weights) over the same stored memory, so
+        query-side variants share one ingest; uncached, the engine's own settings are put back after."""
+        engine = self._memory._engine
+        path = engine.components.queries
+        own = path._settings
+        path._settings = own.model_copy(update=query)
+        try:
+            reply = engine.run_query(
+                engine.prepare_query(text, k, user_id=user, reference_time=asked_at), use_cache=False
+            )
+        finally:
+            path._settings = own
+        return [hit["id"] for hit in reply["data"]["results"]]
+
     def forget(self, user: str) -> None:
         self._memory.delete_user(user)
 

@@ -1,8 +1,9 @@
 """Chunk strategies: how transferred rounds become texts to embed (pure, no I/O).
 
 all-MiniLM-L6-v2 reads at most 256 word pieces and silently ignores the rest, so the
-``contextual`` strategy splits long messages into overlapping windows and gives short ones
-their preceding turns as context, each chunk within a word budget.
+``turn`` strategy embeds each message alone and a long one as several overlapping passages (a
+message's vector score is then the best of its passages), and the ``contextual`` strategy does the
+same but gives short messages their preceding turns as context, each chunk within a word budget.
 """
 
 from __future__ import annotations
@@ -57,6 +58,52 @@ class MessageChunkStrategy:
         ]
 
 
+def windows(words: list[str], max_words: int) -> list[str]:
+    """Overlapping passages of at most ``max_words`` words (a fifth of them shared with the next)."""
+    overlap = max(1, max_words // 5)
+    step = max_words - overlap
+    return [" ".join(words[start : start + max_words]) for start in range(0, max(1, len(words) - overlap), step)]
+
+
+def passages(role: str, content: str, max_words: int) -> list[str]:
+    """The texts embedded for one message: ``role: content``, split into windows when too long."""
+    words = content.split()
+    if len(words) <= max_words:
+        return [f"{role}: {content}"]
+    return [f"{role}: {window}" for window in windows(words, max_words)]
+
+
+def _message_chunks(r: Round, message: StoredMessage, texts: list[str]) -> list[Chunk]:
+    return [
+        Chunk(
+            id=chunk_id(r.id, message.id, n),
+            round_id=r.id,
+            scope=r.scope,
+            text=text,
+            message_ids=(message.id,),
+            created_at=message.created_at,
+        )
+        for n, text in enumerate(texts)
+    ]
+
+
+class TurnChunkStrategy:
+    """One vector per message; a message over the word budget becomes overlapping passages."""
+
+    name = "turn"
+
+    def __init__(self, max_words: int) -> None:
+        self.max_words = max_words
+
+    def chunk(self, rounds: Sequence[Round]) -> list[Chunk]:
+        return [
+            chunk
+            for r in rounds
+            for message in r.messages
+            for chunk in _message_chunks(r, message, passages(message.role, message.content, self.max_words))
+        ]
+
+
 class ContextualChunkStrategy:
     """One chunk per message; long ones split into windows, short ones prefixed with earlier turns."""
 
@@ -64,11 +111,6 @@ class ContextualChunkStrategy:
 
     def __init__(self, max_words: int) -> None:
         self.max_words = max_words
-        self.overlap = max(1, max_words // 5)
-
-    def _windows(self, words: list[str]) -> list[str]:
-        step = self.max_words - self.overlap
-        return [" ".join(words[start : start + self.max_words]) for start in range(0, len(words) - self.overlap, step)]
 
     def chunk(self, rounds: Sequence[Round]) -> list[Chunk]:
         chunks: list[Chunk] = []
@@ -77,7 +119,7 @@ class ContextualChunkStrategy:
             for message in r.messages:
                 words = message.content.split()
                 if len(words) > self.max_words:
-                    texts = [f"{message.role}: {w}" for w in self._windows(words)]
+                    texts = passages(message.role, message.content, self.max_words)
                 else:
                     budget = self.max_words - len(words)
                     context: list[str] = []
@@ -88,17 +130,7 @@ class ContextualChunkStrategy:
                         context.insert(0, _line(earlier))
                         budget -= size
                     texts = ["\n".join([*context, _line(message)])]
-                for n, text in enumerate(texts):
-                    chunks.append(
-                        Chunk(
-                            id=chunk_id(r.id, message.id, n),
-                            round_id=r.id,
-                            scope=r.scope,
-                            text=text,
-                            message_ids=(message.id,),
-                            created_at=message.created_at,
-                        )
-                    )
+                chunks.extend(_message_chunks(r, message, texts))
                 history.append(message)
         return chunks
 
@@ -107,6 +139,8 @@ def make_strategy(name: str, max_words: int) -> ChunkStrategy:
     """The strategy a config names; an unknown name is an error, never silently replaced."""
     if name == "message":
         return MessageChunkStrategy()
+    if name == "turn":
+        return TurnChunkStrategy(max_words)
     if name == "contextual":
         return ContextualChunkStrategy(max_words)
-    raise ConfigError(f"unknown chunk_strategy {name!r}: use 'message' or 'contextual'")
+    raise ConfigError(f"unknown chunk_strategy {name!r}: use 'message', 'turn' or 'contextual'")

@@ -82,13 +82,21 @@ def test_keep_adds_a_stage_to_the_earlier_report_and_names_both_commands(tmp_pat
 def test_longmemeval_smoke(tmp_path: Path) -> None:
     if not longmemeval.DATA.exists():
         pytest.skip(f"LongMemEval data not present at {longmemeval.DATA}")
-    results = run(tmp_path, "quality", "--questions", "2", "--haystack-sessions", "2", "--variants", "bm25,default")
+    args = ("quality", "--questions", "2", "--haystack-sessions", "2", "--variants", "BM25,default")
+    results = run(tmp_path, *args)
     variants = results["quality"]["variants"]
-    assert set(variants) == {"bm25 (keyword only)", "default (message chunks, min-max fusion)"}
+    assert set(variants) == {"plain BM25 (the README floor's recipe)", "default"}
     for row in variants.values():
-        assert 0.0 <= row["overall"]["session_recall@10"] <= 1.0
+        assert 0.0 <= row["overall"]["session_recall_all@5"] <= 1.0
         assert row["timing"]["turns"] > 0
     assert (tmp_path / "quality.png").exists()
+    journal = tmp_path / "quality" / "default.jsonl"
+    assert len(journal.read_text().splitlines()) == results["quality"]["questions"]
+    again = run(tmp_path, *args)  # resumed from the journals: nothing ingested again
+    assert again["quality"]["variants"]["default"]["timing"]["resumed"] == results["quality"]["questions"]
+    assert again["quality"]["variants"]["default"]["overall"] == variants["default"]["overall"]
+    reported = run(tmp_path, *args, "--finished-only")["quality"]  # runs nothing, reads the journals
+    assert reported["variants"]["default"]["overall"] == variants["default"]["overall"]
 
 
 def test_fusion_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,22 +104,20 @@ def test_fusion_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.skip(f"LongMemEval data not present at {longmemeval.DATA}")
     grid = dict(list(longmemeval.FUSION_GRID.items())[:2])
     monkeypatch.setattr(longmemeval, "FUSION_GRID", grid)
-    pick = longmemeval.tuning_subset
-    monkeypatch.setattr(longmemeval, "tuning_subset", lambda questions, reported: pick(questions, reported, 2))
-    results = run(tmp_path, "fusion", "--questions", "2", "--haystack-sessions", "2")
+    results = run(tmp_path, "fusion", "--tuning-questions", "6", "--haystack-sessions", "2")
     assert set(results["fusion"]["variants"]) == set(grid)
-    assert results["fusion"]["questions"] == 2
-    assert "## Choosing the fusion weights" in (tmp_path / "REPORT.md").read_text()
+    assert results["fusion"]["questions"] == len(longmemeval.tuning_subset(longmemeval.load_questions(), 6))
+    assert "## Choosing the ranking settings" in (tmp_path / "REPORT.md").read_text()
 
 
-def test_tuning_questions_are_disjoint_from_the_reported_ones() -> None:
+def test_the_tuning_draw_is_fixed_and_covers_every_type() -> None:
     if not longmemeval.DATA.exists():
         pytest.skip(f"LongMemEval data not present at {longmemeval.DATA}")
     questions = longmemeval.load_questions(longmemeval.DATA)
-    reported = longmemeval.stratified(questions, 30)
-    tuning = longmemeval.tuning_subset(questions, reported)
-    assert len(tuning) == 24
-    assert not {q.qid for q in tuning} & {q.qid for q in reported}
+    tuning = longmemeval.tuning_subset(questions)
+    assert len(tuning) == longmemeval.TUNING_COUNT == 100
+    assert [q.qid for q in tuning] == [q.qid for q in longmemeval.tuning_subset(questions)]
+    assert {q.qtype for q in tuning} == {q.qtype for q in questions}
 
 
 def _conversation(user: str) -> list[list[dict[str, str]]]:

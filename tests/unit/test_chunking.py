@@ -36,3 +36,19 @@ def test_contextual_strategy_splits_long_and_gives_short_ones_context() -> None:
 def test_unknown_strategy_is_rejected() -> None:
     with pytest.raises(ConfigError, match="sentences"):
         make_strategy("sentences", 10)
+
+
+def test_turn_strategy_gives_each_message_its_vector_and_long_ones_overlapping_passages() -> None:
+    long_text = " ".join(f"w{i}" for i in range(50))
+    chunks = make_strategy("turn", 20).chunk([round_of("r1", "my cat is Miso", "nice cat"), round_of("r2", long_text)])
+    by_message: dict[str, list[str]] = {}
+    for chunk in chunks:
+        assert len(chunk.message_ids) == 1
+        by_message.setdefault(chunk.message_ids[0], []).append(chunk.text)
+    assert by_message["r1-0"] == ["user: my cat is Miso"]
+    assert by_message["r1-1"] == ["assistant: nice cat"]  # no context from the turn before
+    passages = [text.split()[1:] for text in by_message["r2-0"]]
+    assert len(passages) == 3 and all(len(words) <= 20 for words in passages)
+    assert set().union(*passages) == set(long_text.split())
+    assert passages[0][-4:] == passages[1][:4]  # a fifth of the budget overlaps
+    assert len({c.id for c in chunks}) == len(chunks)

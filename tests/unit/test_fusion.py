@@ -45,3 +45,24 @@ def test_keyword_query_is_safe_fts() -> None:
     assert query_terms("What is the NAME of my cat?") == ["name", "cat"]
     assert fts_query('cats "AND" NEAR(') == '"cats" OR "near"'
     assert fts_query("the of and") is None
+
+
+def test_zscore_fusion_lets_a_confident_ranking_outweigh_a_flat_one() -> None:
+    # keyword: "a" stands far above the rest; vector: "b" ahead of an even spread; each last in the other
+    keyword = {"a": 20.0, **{f"k{i}": 2.0 + 0.1 * i for i in range(8)}, "b": 1.5}
+    vector = {"b": 0.60, **{f"k{i}": 0.59 - 0.01 * i for i in range(8)}, "a": 0.50}
+    minmax = fuse(keyword, vector, method="minmax", keyword_weight=0.5, vector_weight=0.5)
+    zscore = fuse(keyword, vector, method="zscore", keyword_weight=0.5, vector_weight=0.5)
+    assert minmax[0].score == minmax[1].score  # min-max cannot tell the two apart
+    assert [hit.message_id for hit in zscore[:2]] == ["a", "b"] and zscore[0].score > zscore[1].score
+    assert zscore[0].score == 1.0 and all(0.0 <= hit.score <= 1.0 for hit in zscore)
+
+
+@given(
+    st.dictionaries(st.sampled_from("abcdef"), st.floats(0, 50), max_size=6),
+    st.dictionaries(st.sampled_from("defghi"), st.floats(-1, 1), max_size=6),
+)
+def test_zscore_scores_stay_in_unit_range(keyword: dict[str, float], vector: dict[str, float]) -> None:
+    hits = fuse(keyword, vector, method="zscore", keyword_weight=0.5, vector_weight=0.5)
+    assert all(0.0 <= hit.score <= 1.0 for hit in hits)
+    assert [hit.score for hit in hits] == sorted((hit.score for hit in hits), reverse=True)
