@@ -104,7 +104,7 @@ def _quality_section(result: dict[str, Any]) -> list[str]:
     lines.append("| variant | " + " | ".join(types) + " |")
     lines.append("| --- |" + " --- |" * len(types))
     for name, row in variants.items():
-        cells = [f"{row['by_type'][t]['turn_recall@5']:.3f} / {row['by_type'][t]['turn_recall@10']:.3f}" for t in types]
+        cells = [_recall_cell(row["by_type"].get(t)) for t in types]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Session recall_all@5 per question type:", ""]
     lines.append("| variant | " + " | ".join(types) + " |")
@@ -118,6 +118,13 @@ def _quality_section(result: dict[str, Any]) -> list[str]:
             + " |"
         )
     return lines
+
+
+def _recall_cell(scores: dict[str, Any] | None) -> str:
+    """Turn Recall@5 / @10 of one question type, or n/a when the run has none of that type yet."""
+    if scores is None:
+        return "n/a"
+    return f"{scores['turn_recall@5']:.3f} / {scores['turn_recall@10']:.3f}"
 
 
 def _fusion_section(result: dict[str, Any]) -> list[str]:

@@ -17,7 +17,7 @@ from memfuse_memory.bench.postgres_server import LocalPostgres, local_postgres
 from memfuse_memory.cli import main
 from memfuse_memory.config import MessageStoreConfig
 from memfuse_memory.errors import StorageError
-from memfuse_memory.models import QueryRequest
+from memfuse_memory.models import IdKey, QueryRequest
 from memfuse_memory.storage.postgres import PostgresMessageStore
 from memfuse_memory.storage.postgres.keywords import COMMON_MIN_ROWS
 from memfuse_memory.storage.postgres.writes import BULK_MESSAGES
@@ -37,11 +37,11 @@ def test_mark_stored_reports_deleted_rounds_and_bumps_versions_once(tmp_path: Pa
         before = store.user_version("u"), store.user_version("v")
         store.delete_messages("u", [gone.messages[0].id])
         after_delete = store.user_version("u")
-        assert store.mark_stored([kept.id, gone.id, other.id]) == [gone.id]
+        assert store.mark_stored([kept.key, gone.key, other.key]) == [gone.key]
         assert store.user_version("u") == after_delete + 1 and store.user_version("v") == before[1] + 1
         assert store.counts()["pending_rounds"] == 0
         # marking again finds them stored (not gone) and changes no version
-        assert store.mark_stored([kept.id, other.id]) == []
+        assert store.mark_stored([kept.key, other.key]) == []
         assert store.user_version("u") == after_delete + 1
         pool = store.backend_stats()["pool"]
         assert pool["size"] >= 1 and pool["in_use"] == 0 and pool["requests"] > 0
@@ -133,12 +133,12 @@ def test_after_a_restart_no_live_engine_takes_another_live_engines_rounds(
         assert _retrying(first.claim_orphans) == 0
         assert _retrying(second.claim_orphans) == 0  # the second takes its lock again
         assert _retrying(first.claim_orphans) == 0, "a live engine's rounds were taken"
-        assert _retrying(second.pending_round_ids) == {"r0", "r1", "r2"}
+        assert _retrying(second.pending_round_ids) == {IdKey("u", f"r{n}") for n in range(3)}
     finally:
         second.close()
     # the second engine is gone now: its rounds are adopted, once
     assert _retrying(first.claim_orphans) == 3
-    assert _retrying(first.pending_round_ids) == {"r0", "r1", "r2"}
+    assert _retrying(first.pending_round_ids) == {IdKey("u", f"r{n}") for n in range(3)}
     first.close()
 
 
