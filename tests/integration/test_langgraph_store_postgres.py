@@ -57,7 +57,9 @@ def test_two_hosts_share_items_vectors_and_deletes(
         assert on_a.list_namespaces(prefix=("memories",)) == [("memories", "u")]
 
 
-def test_items_of_a_local_sqlite_file_move_into_postgres_once(tmp_path: Path, postgres_dsn: str) -> None:
+def test_items_of_a_local_sqlite_file_move_into_postgres_once(
+    tmp_path: Path, postgres_dsn: str, vector_store_config: VectorStoreConfig
+) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     local_dialect = SqliteKV(data_dir / FILE_NAME)
@@ -73,8 +75,8 @@ def test_items_of_a_local_sqlite_file_move_into_postgres_once(tmp_path: Path, po
             KVRow("u", "", ("docs",), "expired", '{"text":"gone"}', now, now, expires_us=now - 1, ttl_minutes=1.0),
         ]
     )
-    # the vector of "indexed", in the collections of the SQLite store's id (embedded Chroma of the data dir)
-    chroma = ChromaVectorStore(VectorStoreConfig(), data_dir, store_id=local_dialect.store_id)
+    # the vector of "indexed", in the collections of the SQLite store's id, on the Chroma this pass uses
+    chroma = ChromaVectorStore(vector_store_config, data_dir, store_id=local_dialect.store_id)
     vector = np.ones(384, dtype=np.float32) / np.sqrt(384)
     chroma.item_index().write("u", [ItemVector("", ("docs",), "indexed", 0, now, vector)], [])
     chroma.close()
