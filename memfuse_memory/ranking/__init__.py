@@ -1,6 +1,6 @@
-"""Ranking: keyword query building and rank fusion (pure, no I/O)."""
+"""Ranking (pure, no I/O): query keywords, index terms, BM25 over one user's messages, rank fusion."""
 
 from memfuse_memory.ranking.fusion import fuse
-from memfuse_memory.ranking.keywords import fts_query, query_terms
+from memfuse_memory.ranking.keywords import query_terms
 
-__all__ = ["fts_query", "fuse", "query_terms"]
+__all__ = ["fuse", "query_terms"]

@@ -1,5 +1,6 @@
 """The message-store protocol the engine depends on: durable rounds and messages, their
-"stored" flag, per-user versions and keyword search. SQLite implements it (``storage.sqlite``).
+"stored" flag, per-user versions and keyword search. SQLite implements it (``storage.sqlite``),
+and PostgreSQL (``storage.postgres``).
 
 Round and message ids are unique per user, not across users: every lookup by id names the user
 (a user id argument, or :class:`~memfuse_memory.scope.IdKey` pairs where rounds of several users
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from memfuse_memory.models import IdKey, QueryRequest, Round, StoredMessage
+from memfuse_memory.storage.keyword_index import KeywordFeed
 
 
 @runtime_checkable
@@ -70,7 +72,9 @@ class MessageStoreProtocol(Protocol):
 
     def backend_stats(self) -> dict[str, Any]: ...
 
-    # keywords
+    # keywords (storage.keyword_index: an in-memory index per user, fed by keyword_feed)
+    def keyword_feed(self, user_id: str, after_seq: int, limit: int) -> KeywordFeed: ...
+
     def keyword_search(self, request: QueryRequest, limit: int) -> dict[str, float]: ...
 
 

@@ -5,6 +5,7 @@ adopted after a server restart freed every owner lock."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,6 @@ from memfuse_memory.config import MessageStoreConfig
 from memfuse_memory.errors import StorageError
 from memfuse_memory.models import IdKey, QueryRequest
 from memfuse_memory.storage.postgres import PostgresMessageStore
-from memfuse_memory.storage.postgres.keywords import COMMON_MIN_ROWS
 from memfuse_memory.storage.postgres.writes import BULK_MESSAGES
 from tests.builders import round_of
 from tests.integration.message_store_mode import schema_for
@@ -169,21 +169,31 @@ def test_a_bulk_append_refreshes_the_planner_statistics(tmp_path: Path, postgres
         store.close()
 
 
-def test_keyword_search_leaves_out_stems_in_half_the_messages(tmp_path: Path, postgres_dsn: str) -> None:
+def test_keyword_indexes_follow_another_engines_adds_deletes_and_edits(tmp_path: Path, postgres_dsn: str) -> None:
+    """Two engines on one schema (two hosts): each one's in-memory keyword index catches up with the
+    other's adds, and starts over after the other's deletes and edits (counted in ``rewrites``)."""
     settings = MessageStoreConfig(backend="postgres", dsn=postgres_dsn, schema_name=schema_for(tmp_path / "kw"))
-    store = PostgresMessageStore(settings)
+    ours, theirs = PostgresMessageStore(settings), PostgresMessageStore(settings)
 
-    def search(text: str) -> dict[str, float]:
-        query = QueryRequest(text, 10, "u", None, None, "score", "desc", None, None, None)
-        return store.keyword_search(query, 10)
+    def search(text: str, user: str = "u") -> list[str]:
+        query = QueryRequest(text, 10, user, None, None, "score", "desc", None, None, None)
+        return sorted(ours.keyword_search(query, 10))
 
     try:
-        notes = [round_of(f"n{n}", f"note {n} on the weather, note again") for n in range(COMMON_MIN_ROWS)]
-        notes.append(round_of("kayak", "a short note on the kayak trip"))
-        store.append_rounds(notes)  # a bulk append: the statistics now know 'note' is everywhere
-        # 'note' is left out, so the one message about kayaks is the only match, not one of 501
-        assert list(search("note about the kayak")) == ["kayak-0"]
-        # a query of common stems only keeps them all
-        assert len(search("note")) == 10
+        ours.append_rounds([round_of("r1", "the violet kayak"), round_of("r2", "a green tandem")])
+        assert search("kayak") == ["r1-0"]
+        theirs.append_rounds([round_of("r3", "a kayak trip on the river")])
+        assert search("kayak") == ["r1-0", "r3-0"], "their add is found at once"
+        theirs.delete_messages("u", ["r1-0"])
+        assert search("kayak") == ["r3-0"], "their delete is seen"
+        edited = theirs.messages_by_id("u", ["r2-0"])["r2-0"]
+        theirs.update_messages("u", [dataclasses.replace(edited, content="a red kayak")])
+        assert search("kayak") == ["r2-0", "r3-0"] and search("tandem") == [], "their edit is seen"
+        theirs.delete_user("u")
+        assert search("kayak") == [] and search("kayak", "other") == []
+        assert ours.keyword_indexes.stats()["rebuilds"] == 3
+        rewrites = ours._read("SELECT rewrites FROM {s}.user_versions WHERE user_id = 'u'")
+        assert rewrites == [(3,)]
     finally:
-        store.close()
+        ours.close()
+        theirs.close()

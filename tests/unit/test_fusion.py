@@ -1,4 +1,4 @@
-"""Rank fusion (min-max and reciprocal rank) and the safe FTS5 keyword query."""
+"""Rank fusion (min-max, reciprocal rank, z-score) and the query's keywords."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memfuse_memory.ranking.fusion import fuse
-from memfuse_memory.ranking.keywords import fts_query, query_terms
+from memfuse_memory.ranking.keywords import query_terms
 
 
 def test_minmax_fusion_normalises_each_ranking() -> None:
@@ -41,10 +41,10 @@ def test_fusion_property_one_hit_per_message_sorted(keyword: dict, vector: dict,
     assert {hit.message_id for hit in hits} == set(keyword) | {key for key, value in vector.items() if value > 0}
 
 
-def test_keyword_query_is_safe_fts() -> None:
+def test_query_keywords_are_words_without_stop_words() -> None:
     assert query_terms("What is the NAME of my cat?") == ["name", "cat"]
-    assert fts_query('cats "AND" NEAR(') == '"cats" OR "near"'
-    assert fts_query("the of and") is None
+    assert query_terms('cats "AND" NEAR( foo_bar') == ["cats", "near", "foo", "bar"]
+    assert query_terms("the of and") == []
 
 
 def test_zscore_fusion_lets_a_confident_ranking_outweigh_a_flat_one() -> None:

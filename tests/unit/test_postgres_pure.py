@@ -1,4 +1,4 @@
-"""The PostgreSQL message store's pure parts: DSN redaction, keyword SQL, settings, and a failed
+"""The PostgreSQL message store's pure parts: DSN redaction, settings, and a failed
 connection's error (no server needed)."""
 
 from __future__ import annotations
@@ -7,27 +7,8 @@ import pytest
 
 from memfuse_memory.config import MessageStoreConfig, load_config
 from memfuse_memory.errors import ConfigError, StorageUnavailableError
-from memfuse_memory.models import QueryRequest
 from memfuse_memory.storage.postgres import PostgresMessageStore, redact_dsn
 from memfuse_memory.storage.postgres.dsn import quote_ident
-from memfuse_memory.storage.postgres.keywords import COMMON_MIN_ROWS, keyword_sql
-
-
-def request(text: str, **scope: object) -> QueryRequest:
-    fields: dict[str, object] = {
-        "text": text,
-        "top_k": 5,
-        "user_id": "u1",
-        "session_id": None,
-        "agent_id": None,
-        "sort_by": "score",
-        "order": "desc",
-        "metadata_filter": None,
-        "since": None,
-        "until": None,
-    }
-    fields.update(scope)
-    return QueryRequest(**fields)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -55,22 +36,6 @@ def test_redact_dsn_inside_an_error_message() -> None:
 
 def test_quote_ident() -> None:
     assert quote_ident('we"ird') == '"we""ird"'
-
-
-def test_keyword_sql_ors_the_words_within_the_scope() -> None:
-    built = keyword_sql(request("Where did I go RUNNING? O'Brien", session_id="s1", agent_id="a"), 7, "mem")
-    assert built is not None
-    sql, args = built
-    assert args[:3] == ["go running o brien", "mem", COMMON_MIN_ROWS]
-    assert args[3:6] == ["u1", "s1", "a"] and args[-2:] == ["u1", 7]
-    assert "m.user_id = %s AND m.session_id = %s AND m.agent_id = %s" in sql
-    assert "m.tsv @@ (SELECT query FROM q)" in sql and "ln(1 + (c.n - df.n + 0.5) / (df.n + 0.5))" in sql
-    assert sql.rstrip().endswith("LIMIT %s")
-    assert sql.count("%s") == len(args)
-
-
-def test_keyword_sql_of_stop_words_only_is_none() -> None:
-    assert keyword_sql(request("what is it"), 5, "mem") is None
 
 
 def test_message_store_settings() -> None:

@@ -16,6 +16,7 @@ from memfuse_memory.storage.sqlite.schema import message_row as sqlite_row
 from memfuse_memory.storage.sqlite.schema import to_message
 
 __all__ = [
+    "BUMP_REWRITES",
     "BUMP_VERSION",
     "INSERT_MESSAGE",
     "INSERT_ROUND",
@@ -71,6 +72,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     KV_TABLES,  # the key-value table (LangGraph store items), storage.postgres.kv
+    # keywords are indexed in memory from messages (storage.keyword_index): the full-text column
+    # goes, the feed reads by (user, seq), and each user counts its deletes and edits
+    """
+    DROP INDEX IF EXISTS {s}.messages_tsv;
+    ALTER TABLE {s}.messages DROP COLUMN IF EXISTS tsv;
+    CREATE INDEX messages_user_seq ON {s}.messages (user_id, seq);
+    ALTER TABLE {s}.user_versions ADD COLUMN rewrites bigint NOT NULL DEFAULT 0;
+    """,
 )
 
 MIGRATION_LOCK = 0x6D656D66  # advisory lock key held while migrating ("memf")
@@ -83,28 +92,37 @@ INSERT_MESSAGE = (
     "metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 # One round, its messages and the user's version in one statement (one round trip; in autocommit
-# it is its own transaction). Messages are inserted in their order, so their seq follows it.
+# it is its own transaction). Messages are inserted in their order, so their seq follows it, and
+# only once the user's version row is locked (``m`` reads ``v``): per user, seq order is commit
+# order, which the keyword index's feed relies on.
 INSERT_ROUND = """
-WITH r AS (
+WITH v AS (
+    INSERT INTO {s}.user_versions (user_id, version) VALUES (%(user)s, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = {s}.user_versions.version + 1
+    RETURNING version
+), r AS (
     INSERT INTO {s}.rounds (id, user_id, agent_id, session_id, created_us, owner)
     VALUES (%(id)s, %(user)s, %(agent)s, %(session)s, %(created)s, %(owner)s) RETURNING seq
 ), m AS (
     INSERT INTO {s}.messages (id, round_seq, user_id, agent_id, session_id, role, content, name, created_us, metadata)
     SELECT x.id, r.seq, %(user)s, %(agent)s, %(session)s, x.role, x.content, x.name, x.created_us, x.metadata
-    FROM r, unnest(%(ids)s::text[], %(roles)s::text[], %(contents)s::text[], %(names)s::text[],
+    FROM v, r, unnest(%(ids)s::text[], %(roles)s::text[], %(contents)s::text[], %(names)s::text[],
                    %(times)s::bigint[], %(metadata)s::text[])
          WITH ORDINALITY AS x(id, role, content, name, created_us, metadata, ord)
     ORDER BY x.ord
     RETURNING 1
-), v AS (
-    INSERT INTO {s}.user_versions (user_id, version) VALUES (%(user)s, 1)
-    ON CONFLICT (user_id) DO UPDATE SET version = {s}.user_versions.version + 1
 )
 SELECT seq FROM r
 """
 BUMP_VERSION = (
     "INSERT INTO {s}.user_versions (user_id, version) VALUES (%s, 1) "
     "ON CONFLICT (user_id) DO UPDATE SET version = {s}.user_versions.version + 1"
+)
+# A delete or an edit: the version and the count of rewrites (which rebuilds keyword indexes).
+BUMP_REWRITES = (
+    "INSERT INTO {s}.user_versions (user_id, version, rewrites) VALUES (%s, 1, 1) "
+    "ON CONFLICT (user_id) DO UPDATE SET version = {s}.user_versions.version + 1, "
+    "rewrites = {s}.user_versions.rewrites + 1"
 )
 
 

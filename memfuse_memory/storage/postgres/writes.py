@@ -17,7 +17,14 @@ import psycopg
 from memfuse_memory.errors import DuplicateMessageError, InvalidInputError
 from memfuse_memory.models import IdKey, Round, StoredMessage
 from memfuse_memory.storage.postgres.connection import PgConnection, storage_error
-from memfuse_memory.storage.postgres.schema import BUMP_VERSION, INSERT_MESSAGE, INSERT_ROUND, message_row, round_params
+from memfuse_memory.storage.postgres.schema import (
+    BUMP_REWRITES,
+    BUMP_VERSION,
+    INSERT_MESSAGE,
+    INSERT_ROUND,
+    message_row,
+    round_params,
+)
 
 # The rounds marked stored now, their users' versions bumped (in user order, so two engines never
 # deadlock), and the rounds stored before; a round deleted by another engine meanwhile is in neither
@@ -50,9 +57,10 @@ class PgWrites(PgConnection):
     _bulk_written = 0  # messages of bulk appends since this engine last refreshed the statistics
     _analyzed_after = 0  # messages of bulk appends up to that refresh
 
-    def _bump(self, conn: psycopg.Connection[Any], users: Iterable[str]) -> None:
+    def _bump(self, conn: psycopg.Connection[Any], users: Iterable[str], *, rewrite: bool = False) -> None:
+        """Bump the users' versions (and their rewrite counts after a delete or an edit), in user order."""
         for user_id in sorted(set(users)):
-            conn.execute(self.sql(BUMP_VERSION), (user_id,))
+            conn.execute(self.sql(BUMP_REWRITES if rewrite else BUMP_VERSION), (user_id,))
 
     def append_rounds(self, rounds: Sequence[Round]) -> None:
         """Commit rounds and their messages (keyword-searchable at once): one statement, one round
@@ -91,12 +99,14 @@ class PgWrites(PgConnection):
         scope = round_.scope
         try:
             with self._write() as conn, conn.cursor() as cur:
-                cur.executemany(self.sql(INSERT_MESSAGE), [message_row(m, round_.seq, scope) for m in messages])
+                # round row, then version row (as mark_stored), then the messages: inserted with the
+                # version row locked, so per user seq order is commit order (see INSERT_ROUND)
                 cur.execute(
                     self.sql("UPDATE {s}.rounds SET stored = false, owner = %s WHERE seq = %s"),
                     (self.owner, round_.seq),
                 )
                 self._bump(conn, [scope.user_id])
+                cur.executemany(self.sql(INSERT_MESSAGE), [message_row(m, round_.seq, scope) for m in messages])
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateMessageError(f"message id already stored: {exc.diag.message_detail}") from exc
         except psycopg.Error as exc:
@@ -147,7 +157,7 @@ class PgWrites(PgConnection):
                     )
                 touched = sorted({round_id for _, round_id in rows})
                 self._repend(conn, user_id, touched)
-                self._bump(conn, [user_id])
+                self._bump(conn, [user_id], rewrite=True)
         except psycopg.Error as exc:
             raise storage_error(f"cannot update {len(updates)} message(s)", exc) from exc
         return touched
@@ -191,7 +201,7 @@ class PgWrites(PgConnection):
                 kept = [rid for rid in touched if rid not in emptied]
                 self._repend(conn, user_id, kept)
                 if rows:
-                    self._bump(conn, [user_id])
+                    self._bump(conn, [user_id], rewrite=True)
         except psycopg.Error as exc:
             raise storage_error(f"cannot delete {len(message_ids)} message(s)", exc) from exc
         return len(rows), sorted(emptied), kept
@@ -203,7 +213,7 @@ class PgWrites(PgConnection):
                 conn.execute(self.sql(f"DELETE FROM {{s}}.rounds WHERE {where}"), args)
                 count = int(row[0]) if row else 0
                 if count:
-                    self._bump(conn, [user_id])
+                    self._bump(conn, [user_id], rewrite=True)
         except psycopg.Error as exc:
             raise storage_error("cannot delete messages", exc) from exc
         return count

@@ -1,7 +1,10 @@
-"""The SQLite message store's schema and row mapping: tables, FTS5 index, version triggers.
+"""The SQLite message store's schema and row mapping: tables, version and rewrite triggers.
 
 Round and message ids are unique per user (the keys are ``(user_id, id)``); schema version 1 had
-them unique across all users, and :mod:`.migrations` rebuilds such a store on open.
+them unique across all users, and :mod:`.migrations` rebuilds such a store on open. Schema 2 had
+an FTS5 keyword index; keywords are now indexed in memory (:mod:`memfuse_memory.storage.keyword_index`)
+from ``messages`` and ``user_rewrites``, so opening such a store drops the FTS5 table. The
+``user_token`` column is what that index matched users by; it is still filled.
 """
 
 from __future__ import annotations
@@ -12,9 +15,8 @@ import sqlite3
 from typing import Any
 
 from memfuse_memory.models import Scope, StoredMessage, from_micros, to_micros
-from memfuse_memory.storage.term_stats import TOKENIZER
 
-SCHEMA_VERSION = 2  # meta 'schema_version'; 2: ids unique per user
+SCHEMA_VERSION = 3  # meta 'schema_version'; 2: ids unique per user; 3: FTS5 index dropped, rewrite counts
 
 ROUNDS_TABLE = """
 CREATE TABLE IF NOT EXISTS {name} (
@@ -55,26 +57,14 @@ CREATE INDEX IF NOT EXISTS rounds_pending ON rounds (seq) WHERE stored = 0;
 CREATE INDEX IF NOT EXISTS rounds_scope ON rounds (user_id, session_id);
 """
     + MESSAGES_TABLE.format(name="messages")
-    + f"""
+    + """
 CREATE INDEX IF NOT EXISTS messages_session ON messages (user_id, session_id, seq);
 CREATE INDEX IF NOT EXISTS messages_round ON messages (round_seq);
-CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5 (
-    content, user_token,
-    content = 'messages', content_rowid = 'seq',
-    tokenize = '{TOKENIZER}'
-);
-CREATE TRIGGER IF NOT EXISTS messages_fts_insert AFTER INSERT ON messages BEGIN
-    INSERT INTO messages_fts (rowid, content, user_token) VALUES (new.seq, new.content, new.user_token);
-END;
-CREATE TRIGGER IF NOT EXISTS messages_fts_delete AFTER DELETE ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, content, user_token)
-    VALUES ('delete', old.seq, old.content, old.user_token);
-END;
-CREATE TRIGGER IF NOT EXISTS messages_fts_update AFTER UPDATE OF content ON messages BEGIN
-    INSERT INTO messages_fts (messages_fts, rowid, content, user_token)
-    VALUES ('delete', old.seq, old.content, old.user_token);
-    INSERT INTO messages_fts (rowid, content, user_token) VALUES (new.seq, new.content, new.user_token);
-END;
+CREATE INDEX IF NOT EXISTS messages_user_seq ON messages (user_id, seq);
+DROP TRIGGER IF EXISTS messages_fts_insert;
+DROP TRIGGER IF EXISTS messages_fts_delete;
+DROP TRIGGER IF EXISTS messages_fts_update;
+DROP TABLE IF EXISTS messages_fts;
 CREATE TRIGGER IF NOT EXISTS messages_version_update AFTER UPDATE OF role, content, name, metadata ON messages BEGIN
     INSERT INTO user_versions (user_id, version) VALUES (new.user_id, 1)
     ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
@@ -94,6 +84,19 @@ END;
 CREATE TRIGGER IF NOT EXISTS messages_version_delete AFTER DELETE ON messages BEGIN
     INSERT INTO user_versions (user_id, version) VALUES (old.user_id, 1)
     ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
+END;
+CREATE TABLE IF NOT EXISTS user_rewrites (
+    user_id  TEXT    PRIMARY KEY,
+    rewrites INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS messages_rewrite_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO user_rewrites (user_id, rewrites) VALUES (old.user_id, 1)
+    ON CONFLICT (user_id) DO UPDATE SET rewrites = rewrites + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS messages_rewrite_update
+AFTER UPDATE OF content, session_id, agent_id, created_us ON messages BEGIN
+    INSERT INTO user_rewrites (user_id, rewrites) VALUES (old.user_id, 1)
+    ON CONFLICT (user_id) DO UPDATE SET rewrites = rewrites + 1;
 END;
 CREATE TRIGGER IF NOT EXISTS rounds_version_stored AFTER UPDATE OF stored ON rounds
 WHEN new.stored <> old.stored BEGIN

@@ -1,4 +1,4 @@
-"""The SQLite message store: WAL, the durable source of truth, and its FTS5 keyword index."""
+"""The SQLite message store: WAL, the durable source of truth, and the feed of its keyword index."""
 
 from __future__ import annotations
 

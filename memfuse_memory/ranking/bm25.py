@@ -1,0 +1,156 @@
+"""One user's keyword index in memory: BM25 over append-only postings, scored with numpy.
+
+A query costs one vectorised pass over the postings of its own terms (a few microseconds per
+thousand postings), not a call per matching document, so its cost barely grows with the store;
+terms in half the documents or more are skipped (their weight is ~0, their postings the longest).
+Scope filters (session, agent, time range, internal sessions) are masks over per-document columns.
+Pure and I/O-free: :mod:`memfuse_memory.storage.keyword_index` feeds it from the message store.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import dataclass
+
+import numpy as np
+
+from memfuse_memory.ranking.terms import document_terms
+from memfuse_memory.scope import ScopeFilter, is_internal
+
+K1, B = 1.2, 0.75  # BM25's usual constants (FTS5's too)
+MIN_IDF = 1e-6  # a term in half the documents or more: FTS5 clamps its weight to this
+COMMON_MIN_DOCS = 500  # from this many messages on, terms in half of them or more are not scored
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedMessage:
+    """What the index needs of a stored message."""
+
+    seq: int
+    id: str
+    session_id: str
+    agent_id: str | None
+    created_us: int
+    content: str
+
+
+class _Column:
+    """A growable numpy column (amortised O(1) append; ``view`` is the filled part)."""
+
+    def __init__(self, dtype: type[np.generic]) -> None:
+        self._data = np.zeros(64, dtype=dtype)
+        self.size = 0
+
+    def append(self, value: int) -> None:
+        if self.size == len(self._data):
+            self._data = np.concatenate([self._data, np.zeros_like(self._data)])
+        self._data[self.size] = value
+        self.size += 1
+
+    @property
+    def view(self) -> np.ndarray:
+        return self._data[: self.size]
+
+
+class Bm25Index:
+    """BM25 (k1 1.2, b 0.75, FTS5's inverse document frequency) over one user's messages, in
+    ``seq`` order. Append-only: a deleted or edited message means building the index again."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.last_seq = -1
+        self._postings: dict[str, tuple[array[int], array[int]]] = {}  # term -> (doc numbers, counts)
+        self._length = _Column(np.float32)
+        self._created = _Column(np.int64)
+        self._session = _Column(np.int32)
+        self._agent = _Column(np.int32)
+        self._internal = _Column(np.bool_)
+        self._codes: dict[str | None, int] = {None: 0}
+        self._total_length = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def postings(self) -> int:
+        """Postings held (the index's size, for its memory budget)."""
+        return sum(len(docs) for docs, _ in self._postings.values())
+
+    def _code(self, name: str | None) -> int:
+        return self._codes.setdefault(name, len(self._codes))
+
+    def add(self, message: IndexedMessage) -> None:
+        """Index one message; messages come in ``seq`` order, each once."""
+        if message.seq <= self.last_seq:
+            raise ValueError(f"message seq {message.seq} is not after {self.last_seq}")
+        counts, length = document_terms(message.content)
+        doc = len(self.ids)
+        for term, count in counts.items():
+            entry = self._postings.get(term)
+            if entry is None:
+                entry = self._postings[term] = (array("I"), array("H"))
+            entry[0].append(doc)
+            entry[1].append(min(count, 65_535))
+        self.ids.append(message.id)
+        self.last_seq = message.seq
+        self._length.append(length)
+        self._total_length += length
+        self._created.append(message.created_us)
+        self._session.append(self._code(message.session_id))
+        self._agent.append(self._code(message.agent_id))
+        self._internal.append(is_internal(message.session_id))
+
+    def document_frequency(self, term: str) -> int:
+        entry = self._postings.get(term)
+        return 0 if entry is None else len(entry[0])
+
+    def top(self, stems: list[str], scope: ScopeFilter, limit: int) -> dict[str, float]:
+        """The ``limit`` best messages in ``scope`` for any of ``stems``: id -> BM25 score, best
+        first (ties: the newer first). Once the index holds :data:`COMMON_MIN_DOCS` messages, terms
+        in half of them or more are left out (unless all are): their weight is ~0 and their
+        postings the longest. Below that every matching message is returned."""
+        total = len(self.ids)
+        found = [(term, self.document_frequency(term)) for term in dict.fromkeys(stems)]
+        found = [(term, df) for term, df in found if df]
+        if not found or limit <= 0:
+            return {}
+        informative = [(term, df) for term, df in found if 2 * df < total or total < COMMON_MIN_DOCS]
+        chosen = informative or found
+        lengths = self._length.view
+        norm = K1 * (1 - B + B * lengths / (self._total_length / total))
+        docs_parts, score_parts = [], []
+        for term, df in chosen:
+            idf = max(math.log((total - df + 0.5) / (df + 0.5)), MIN_IDF)
+            docs_raw, counts_raw = self._postings[term]
+            docs = np.frombuffer(docs_raw, dtype=np.uint32).astype(np.int64)
+            tf = np.frombuffer(counts_raw, dtype=np.uint16).astype(np.float32)
+            docs_parts.append(docs)
+            score_parts.append(idf * tf * (K1 + 1) / (tf + norm[docs]))
+        docs = np.concatenate(docs_parts)
+        scores = np.bincount(docs, weights=np.concatenate(score_parts), minlength=total)
+        scores[~self._mask(scope)] = 0.0
+        hits = np.flatnonzero(scores > 0)
+        if len(hits) > limit:  # the best ``limit``; of those tied at the cut, the newest
+            best = scores[hits]
+            cut = np.partition(best, len(best) - limit)[len(best) - limit]
+            above, tied = hits[best > cut], hits[best == cut]
+            hits = np.concatenate([above, tied[::-1][: limit - len(above)]])
+        # best first; among equal scores the newer message (the later document) first
+        hits = hits[np.lexsort((-hits, -scores[hits]))]
+        return {self.ids[doc]: float(scores[doc]) for doc in hits}
+
+    def _mask(self, scope: ScopeFilter) -> np.ndarray:
+        """Which documents ``scope`` may see (the user is the index's own)."""
+        mask = np.ones(len(self.ids), dtype=bool)
+        if scope.session_id is not None:
+            mask &= self._session.view == self._codes.get(scope.session_id, -1)
+        if scope.agent_id is not None:
+            mask &= self._agent.view == self._codes.get(scope.agent_id, -1)
+        if scope.since is not None:
+            mask &= self._created.view >= scope.since
+        if scope.until is not None:
+            mask &= self._created.view <= scope.until
+        if scope.excludes_internal:
+            mask &= ~self._internal.view
+        return mask

@@ -1,0 +1,57 @@
+"""Text to index terms: Unicode words, lower-cased, diacritics removed, Porter-stemmed.
+
+The same function feeds documents and queries, so a query word and the word it was said as always
+meet. It follows SQLite FTS5's ``porter unicode61 remove_diacritics 2`` tokenizer (letters and
+digits are word characters; words shorter than 3 characters are not stemmed), with the Porter
+stemmer in C (PyStemmer). Stop words are not indexed: a query never asks for them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import Stemmer
+
+from memfuse_memory.ranking.keywords import STOP_WORDS, query_terms
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_STEMMER = Stemmer.Stemmer("porter")
+_STEMS: dict[str, str] = {}
+STEM_CACHE = 200_000  # distinct words whose stem is kept (cleared when full)
+MIN_STEMMED, MAX_STEMMED = 3, 64  # as FTS5's porter: shorter and longer words stay as they are
+
+
+def _plain(word: str) -> str:
+    """``word`` without diacritics ("élan" -> "elan")."""
+    if word.isascii():
+        return word
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+def stem(word: str) -> str:
+    """The index term of one lower-cased word."""
+    found = _STEMS.get(word)
+    if found is None:
+        plain = _plain(word)
+        found = _STEMMER.stemWord(plain) if MIN_STEMMED <= len(plain) <= MAX_STEMMED else plain
+        if len(_STEMS) >= STEM_CACHE:
+            _STEMS.clear()
+        _STEMS[word] = found
+    return found
+
+
+def document_terms(text: str) -> tuple[dict[str, int], int]:
+    """A document's term frequencies (stop words left out) and its length in words (all words)."""
+    words = _WORD.findall(text.lower())
+    counts: dict[str, int] = {}
+    for word in words:
+        if word not in STOP_WORDS:
+            term = stem(word)
+            counts[term] = counts.get(term, 0) + 1
+    return counts, len(words)
+
+
+def query_stems(text: str) -> list[str]:
+    """The distinct index terms a query asks for, in the order its words first occur."""
+    return list(dict.fromkeys(stem(word) for word in query_terms(text)))

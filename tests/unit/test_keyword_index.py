@@ -1,0 +1,201 @@
+"""The in-memory keyword index: BM25 as defined, FTS5's terms, scope masks, catching up with the
+store (another process's adds, deletes and edits), the memory budget."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sqlite3
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memfuse_memory.models import Round, Scope, StoredMessage
+from memfuse_memory.ranking.bm25 import COMMON_MIN_DOCS, K1, MIN_IDF, B, Bm25Index, IndexedMessage
+from memfuse_memory.ranking.terms import document_terms, query_stems, stem
+from memfuse_memory.scope import ScopeFilter
+from memfuse_memory.storage.keyword_index import KeywordFeed, KeywordIndexes
+from memfuse_memory.storage.message_store import MessageStore
+from tests.fakes import query_request
+
+WORDS = ["cello", "kayak", "violet", "tandem", "river", "lesson", "garden", "piano", "the", "and"]
+
+
+def message(seq: int, content: str, session: str = "s", agent: str | None = None, created: int = 0) -> IndexedMessage:
+    return IndexedMessage(seq, f"m{seq}", session, agent, created, content)
+
+
+def reference_bm25(docs: list[str], query: str) -> dict[str, float]:
+    """BM25 straight from its definition (every matching document, FTS5's idf)."""
+    terms = [document_terms(doc) for doc in docs]
+    avgdl = sum(length for _, length in terms) / len(docs)
+    scores: dict[str, float] = {}
+    for term in query_stems(query):
+        df = sum(term in counts for counts, _ in terms)
+        if not df:
+            continue
+        idf = max(math.log((len(docs) - df + 0.5) / (df + 0.5)), MIN_IDF)
+        for n, (counts, length) in enumerate(terms):
+            if term in counts:
+                tf = counts[term]
+                scores[f"m{n}"] = scores.get(f"m{n}", 0.0) + idf * tf * (K1 + 1) / (
+                    tf + K1 * (1 - B + B * length / avgdl)
+                )
+    return scores
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=12).map(" ".join), min_size=1, max_size=40),
+    st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join),
+    st.integers(1, 50),
+)
+def test_scores_and_order_are_bm25_as_defined(docs: list[str], query: str, limit: int) -> None:
+    index = Bm25Index()
+    for n, doc in enumerate(docs):
+        index.add(message(n, doc))
+    found = index.top(query_stems(query), ScopeFilter("u"), limit)
+    expected = reference_bm25(docs, query)
+    assert set(found) <= set(expected) and len(found) == min(limit, len(expected))
+    for mid, score in found.items():
+        assert score == pytest.approx(expected[mid], rel=1e-4)
+    scores = list(found.values())
+    assert scores == sorted(scores, reverse=True)
+    if len(found) < len(expected):  # nothing left out beats what was kept
+        assert max(v for k, v in expected.items() if k not in found) <= min(scores) * (1 + 1e-4)
+
+
+def test_ties_put_the_newer_message_first() -> None:
+    index = Bm25Index()
+    for n in range(3):
+        index.add(message(n, "violet kayak"))
+    assert list(index.top(["violet"], ScopeFilter("u"), 3)) == ["m2", "m1", "m0"]
+
+
+def test_common_terms_are_skipped_only_in_large_indexes() -> None:
+    index = Bm25Index()
+    for n in range(COMMON_MIN_DOCS + 100):
+        index.add(message(n, f"note {n} on the {'cello lesson' if n % 97 == 0 else 'weather'}"))
+    found = index.top(query_stems("a note about the cello"), ScopeFilter("u"), 20)
+    assert list(found) == [f"m{n}" for n in range(0, COMMON_MIN_DOCS + 100, 97)][::-1], "note is in every message"
+    assert list(index.top(query_stems("note"), ScopeFilter("u"), 3)) == ["m599", "m598", "m597"], "all common: kept"
+    small = Bm25Index()
+    for n in range(10):
+        small.add(message(n, "note" if n else "note cello"))
+    assert len(small.top(query_stems("note cello"), ScopeFilter("u"), 20)) == 10
+
+
+def test_scope_masks() -> None:
+    index = Bm25Index()
+    index.add(message(1, "violet kayak", session="s1", agent="a", created=100))
+    index.add(message(2, "violet kayak", session="s2", agent=None, created=200))
+    index.add(message(3, "violet kayak", session="~catalog", created=300))
+    stems = ["violet"]
+    assert set(index.top(stems, ScopeFilter("u"), 10)) == {"m1", "m2"}, "internal sessions left out"
+    assert set(index.top(stems, ScopeFilter("u", session_id="~catalog"), 10)) == {"m3"}, "unless named"
+    assert set(index.top(stems, ScopeFilter("u", session_id="s2"), 10)) == {"m2"}
+    assert set(index.top(stems, ScopeFilter("u", agent_id="a"), 10)) == {"m1"}
+    assert set(index.top(stems, ScopeFilter("u", since=150, until=250), 10)) == {"m2"}
+    assert index.top(stems, ScopeFilter("u", session_id="nowhere"), 10) == {}
+    with pytest.raises(ValueError, match="not after"):
+        index.add(message(2, "again"))
+
+
+def test_terms_are_the_fts5_porter_terms() -> None:
+    words = [
+        "Talked",
+        "running",
+        "caresses",
+        "ponies",
+        "Élan",
+        "naïve",
+        "cats",
+        "is",
+        "as",
+        "Über",
+        "relational",
+        "conditional",
+        "2024",
+        "x1",
+        "dogs",
+    ]
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE t USING fts5 (c, tokenize = 'porter unicode61 remove_diacritics 2')")
+    conn.execute("CREATE VIRTUAL TABLE v USING fts5vocab (t, instance)")
+    conn.executemany("INSERT INTO t (rowid, c) VALUES (?, ?)", list(enumerate(words)))
+    fts5 = dict(conn.execute("SELECT doc, term FROM v").fetchall())
+    ours = {n: stem(word.lower()) for n, word in enumerate(words)}
+    assert ours == fts5
+    counts, length = document_terms("The cats and the cat's toys")
+    assert counts == Counter({"cat": 2, "s": 1, "toi": 1}) and length == 7
+
+
+class FakeSource:
+    """A message table in a list, with a rewrite count, that records the feed calls."""
+
+    def __init__(self) -> None:
+        self.rows: list[IndexedMessage] = []
+        self.rewrites = 0
+        self.calls: list[int] = []
+
+    def keyword_feed(self, user_id: str, after_seq: int, limit: int) -> KeywordFeed:
+        self.calls.append(after_seq)
+        return KeywordFeed(self.rewrites, [m for m in self.rows if m.seq > after_seq][:limit])
+
+
+def test_the_index_catches_up_and_starts_over_after_a_rewrite() -> None:
+    source = FakeSource()
+    indexes = KeywordIndexes(source)
+    source.rows = [message(1, "violet kayak"), message(2, "green tandem")]
+    assert list(indexes.search(query_request("kayak", "u"), 5)) == ["m1"]
+    source.rows.append(message(5, "a kayak on the river"))
+    assert set(indexes.search(query_request("kayak", "u"), 5)) == {"m1", "m5"}
+    assert source.calls == [-1, 2], "the second search read only what came after seq 2"
+    source.rows = [m for m in source.rows if m.seq != 1]
+    source.rewrites += 1
+    assert list(indexes.search(query_request("kayak", "u"), 5)) == ["m5"]
+    assert indexes.stats() == {"users": 1, "messages": 2, "rebuilds": 1}
+
+
+def test_the_budget_drops_the_least_recently_searched_user() -> None:
+    source = FakeSource()
+    source.rows = [message(n, f"kayak {n}") for n in range(1, 31)]
+    indexes = KeywordIndexes(source, budget=50)
+    for user in ("a", "b", "c"):
+        indexes.search(query_request("kayak", user), 5)
+    assert indexes.stats()["users"] == 1 and indexes.stats()["messages"] == 30
+    indexes.search(query_request("kayak", "a"), 5)
+    assert indexes.stats()["users"] == 1, "c went, a came back (rebuilt from the store)"
+
+
+def _round(rid: str, user: str, session: str, *texts: str) -> Round:
+    scope = Scope(user_id=user, session_id=session)
+    now = datetime.now(UTC)
+    messages = [StoredMessage(f"{rid}-{n}", "user", t, None, now, {}, scope, rid) for n, t in enumerate(texts)]
+    return Round(rid, scope, messages)
+
+
+def test_two_stores_on_one_file_see_each_others_adds_deletes_and_edits(tmp_path: Path) -> None:
+    ours, theirs = MessageStore(tmp_path / "m.sqlite3"), MessageStore(tmp_path / "m.sqlite3")
+    try:
+        ours.append_rounds([_round("r1", "u", "s1", "violet kayak", "green tandem")])
+        assert list(ours.keyword_search(query_request("kayak", "u"), 5)) == ["r1-0"]
+        theirs.append_rounds([_round("r2", "u", "s2", "a kayak trip")])
+        assert set(ours.keyword_search(query_request("kayak", "u"), 5)) == {"r1-0", "r2-0"}, "read their add"
+        theirs.delete_messages("u", ["r1-0"])
+        assert list(ours.keyword_search(query_request("kayak", "u"), 5)) == ["r2-0"], "their delete seen"
+        edited = ours.messages_by_id("u", ["r1-1"])["r1-1"]
+        theirs.update_messages("u", [dataclasses.replace(edited, content="a red kayak")])
+        assert set(ours.keyword_search(query_request("kayak", "u"), 5)) == {"r1-1", "r2-0"}, "their edit seen"
+        assert ours.keyword_search(query_request("tandem", "u"), 5) == {}
+        theirs.delete_session("u", "s2")  # messages go by the rounds' cascade
+        assert list(ours.keyword_search(query_request("kayak", "u"), 5)) == ["r1-1"]
+        assert ours.keyword_search(query_request("kayak", "someone else"), 5) == {}
+        assert ours.keyword_indexes.stats()["rebuilds"] == 3
+    finally:
+        ours.close()
+        theirs.close()
