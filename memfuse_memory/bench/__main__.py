@@ -13,7 +13,7 @@ python -m memfuse_memory.bench store --store-sizes 20,20000 --message-store both
 python -m memfuse_memory.bench startup --keep            # start-up time, RSS, threads, per embedding backend
 python -m memfuse_memory.bench runtimes --keep           # ONNX Runtime against PyTorch in one process
 python -m memfuse_memory.bench http --clients 32 --http-seconds 20 --keep  # the HTTP gateway under load
-python -m memfuse_memory.bench keywords --sizes 10000,100000 --keep  # FTS5 keyword top-k alone on LongMemEval turns
+python -m memfuse_memory.bench keywords --sizes 10000,100000 --keep  # keyword top-k on LongMemEval text vs FTS5
 """
 
 from __future__ import annotations

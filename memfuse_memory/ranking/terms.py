@@ -9,16 +9,23 @@ stemmer in C (PyStemmer). Stop words are not indexed: a query never asks for the
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
+from collections import Counter
 
 import Stemmer
 
 from memfuse_memory.ranking.keywords import STOP_WORDS, query_terms
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# the usual separators, turned into spaces so that ``split`` does the work of ``_WORD`` (3x faster)
+_SEPARATORS = str.maketrans(
+    dict.fromkeys(string.punctuation + "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00b7\u2022", " ")
+)
 _STEMMER = Stemmer.Stemmer("porter")
 _STEMS: dict[str, str] = {}
 STEM_CACHE = 200_000  # distinct words whose stem is kept (cleared when full)
+TF_MAX = 0xFFFF  # a term's count in one document is capped here (it fits a posting's 16 bits)
 MIN_STEMMED, MAX_STEMMED = 3, 64  # as FTS5's porter: shorter and longer words stay as they are
 
 
@@ -41,15 +48,25 @@ def stem(word: str) -> str:
     return found
 
 
+def words(text: str) -> list[str]:
+    """The lower-cased words of ``text``: runs of letters and digits."""
+    lowered = text.lower()
+    found = lowered.translate(_SEPARATORS).split()
+    return found if all(map(str.isalnum, found)) else _WORD.findall(lowered)
+
+
 def document_terms(text: str) -> tuple[dict[str, int], int]:
-    """A document's term frequencies (stop words left out) and its length in words (all words)."""
-    words = _WORD.findall(text.lower())
+    """A document's term frequencies (stop words left out; at most :data:`TF_MAX`) and its length
+    in words (all words)."""
+    words_ = words(text)
     counts: dict[str, int] = {}
-    for word in words:
+    for word, count in Counter(words_).items():  # each distinct word once: Counter counts in C
         if word not in STOP_WORDS:
-            term = stem(word)
-            counts[term] = counts.get(term, 0) + 1
-    return counts, len(words)
+            term = _STEMS.get(word) or stem(word)
+            counts[term] = counts.get(term, 0) + count
+    if len(words_) > TF_MAX:
+        counts = {term: min(count, TF_MAX) for term, count in counts.items()}
+    return counts, len(words_)
 
 
 def query_stems(text: str) -> list[str]:

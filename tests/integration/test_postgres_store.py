@@ -20,6 +20,7 @@ from memfuse_memory.cli import main
 from memfuse_memory.config import MessageStoreConfig
 from memfuse_memory.errors import StorageError
 from memfuse_memory.models import IdKey, QueryRequest
+from memfuse_memory.storage import keyword_index
 from memfuse_memory.storage.postgres import PostgresMessageStore
 from memfuse_memory.storage.postgres.writes import BULK_MESSAGES
 from tests.builders import round_of
@@ -197,3 +198,26 @@ def test_keyword_indexes_follow_another_engines_adds_deletes_and_edits(tmp_path:
     finally:
         ours.close()
         theirs.close()
+
+
+def test_keyword_snapshots_on_postgres(tmp_path: Path, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host's first search of a user starts from the snapshot another host saved; a delete drops it."""
+    monkeypatch.setattr(keyword_index, "SNAPSHOT_MIN_NEW", 10)
+    settings = MessageStoreConfig(backend="postgres", dsn=postgres_dsn, schema_name=schema_for(tmp_path / "snap"))
+    query = QueryRequest("kayak 7", 10, "u", None, None, "score", "desc", None, None, None)
+    first = PostgresMessageStore(settings)
+    first.append_rounds([round_of(f"r{n}", f"violet kayak {n}", f"green tandem {n}") for n in range(20)])
+    expected = first.keyword_search(query, 10)
+    first.close()  # waits for the snapshot being written
+    second = PostgresMessageStore(settings)
+    try:
+        assert second._read("SELECT count(*) FROM {s}.keyword_snapshots") == [(1,)]
+        assert second.keyword_search(query, 10) == expected
+        assert second.keyword_indexes.stats()["snapshots_loaded"] == 1
+        second.delete_messages("u", ["r3-0"])
+        assert second._read("SELECT count(*) FROM {s}.keyword_snapshots") == [(0,)], "dropped with the delete"
+        stale = keyword_index.KeywordSnapshot(10**6, 0, b"built before the delete")
+        assert not second.save_keyword_snapshot("u", stale)
+        assert "r3-0" not in second.keyword_search(query, 10)
+    finally:
+        second.close()

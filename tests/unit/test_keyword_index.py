@@ -18,6 +18,7 @@ from memfuse_memory.models import Round, Scope, StoredMessage
 from memfuse_memory.ranking.bm25 import COMMON_MIN_DOCS, K1, MIN_IDF, B, Bm25Index, IndexedMessage
 from memfuse_memory.ranking.terms import document_terms, query_stems, stem
 from memfuse_memory.scope import ScopeFilter
+from memfuse_memory.storage import keyword_index
 from memfuse_memory.storage.keyword_index import KeywordFeed, KeywordIndexes
 from memfuse_memory.storage.message_store import MessageStore
 from tests.fakes import query_request
@@ -146,6 +147,12 @@ class FakeSource:
         self.calls.append(after_seq)
         return KeywordFeed(self.rewrites, [m for m in self.rows if m.seq > after_seq][:limit])
 
+    def keyword_snapshot(self, user_id: str) -> keyword_index.KeywordSnapshot | None:
+        return None
+
+    def save_keyword_snapshot(self, user_id: str, snapshot: keyword_index.KeywordSnapshot) -> bool:
+        return False
+
 
 def test_the_index_catches_up_and_starts_over_after_a_rewrite() -> None:
     source = FakeSource()
@@ -158,7 +165,8 @@ def test_the_index_catches_up_and_starts_over_after_a_rewrite() -> None:
     source.rows = [m for m in source.rows if m.seq != 1]
     source.rewrites += 1
     assert list(indexes.search(query_request("kayak", "u"), 5)) == ["m5"]
-    assert indexes.stats() == {"users": 1, "messages": 2, "rebuilds": 1}
+    stats = indexes.stats()
+    assert (stats["users"], stats["messages"], stats["postings"], stats["rebuilds"]) == (1, 2, 4, 1)
 
 
 def test_the_budget_drops_the_least_recently_searched_user() -> None:
@@ -199,3 +207,44 @@ def test_two_stores_on_one_file_see_each_others_adds_deletes_and_edits(tmp_path:
     finally:
         ours.close()
         theirs.close()
+
+
+def test_a_snapshot_round_trips_the_index() -> None:
+    index = Bm25Index()
+    index.add_many(
+        [message(n, f"violet kayak {n}", session=f"s{n % 3}", agent="a" if n % 2 else None) for n in range(50)]
+    )
+    copy = Bm25Index.from_bytes(index.to_bytes())
+    for scope in (ScopeFilter("u"), ScopeFilter("u", session_id="s1"), ScopeFilter("u", agent_id="a", since=10)):
+        assert copy.top(["kayak", "7"], scope, 10) == index.top(["kayak", "7"], scope, 10)
+    assert (len(copy), copy.last_seq, copy.posting_count) == (50, 49, index.posting_count)
+    copy.add(message(50, "kayak kayak kayak"))
+    assert next(iter(copy.top(["kayak"], ScopeFilter("u"), 1))) == "m50"
+    with pytest.raises(ValueError, match="not a keyword index snapshot"):
+        Bm25Index.from_bytes(b"garbage")
+
+
+def test_a_new_process_starts_from_the_snapshot_and_a_delete_drops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keyword_index, "SNAPSHOT_MIN_NEW", 10)
+    path = tmp_path / "m.sqlite3"
+    first = MessageStore(path)
+    first.append_rounds([_round(f"r{n}", "u", "s", f"violet kayak {n}", f"green tandem {n}") for n in range(20)])
+    expected = first.keyword_search(query_request("kayak 7", "u", 10), 10)
+    first.close()  # waits for the snapshot being written
+    (kept,) = sqlite3.connect(path).execute("SELECT count(*) FROM keyword_snapshots").fetchone()
+    assert kept == 1 and first.keyword_indexes.stats()["snapshots_saved"] == 1
+    second = MessageStore(path)
+    try:
+        second.append_rounds([_round("late", "u", "s", "a late kayak 7")])
+        found = second.keyword_search(query_request("kayak 7", "u", 10), 10)
+        assert second.keyword_indexes.stats()["snapshots_loaded"] == 1
+        assert "late-0" in found and {k: v for k, v in found.items() if k != "late-0"}.keys() <= expected.keys()
+        stale = keyword_index.KeywordSnapshot(10**6, 0, b"stale")
+        second.delete_messages("u", ["r3-0"])
+        (left,) = sqlite3.connect(path).execute("SELECT count(*) FROM keyword_snapshots").fetchone()
+        assert left == 0, "the delete dropped the snapshot in its own transaction"
+        assert not second.save_keyword_snapshot("u", stale), "built before the delete: refused"
+    finally:
+        second.close()

@@ -79,6 +79,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE {s}.messages DROP COLUMN IF EXISTS tsv;
     CREATE INDEX messages_user_seq ON {s}.messages (user_id, seq);
     ALTER TABLE {s}.user_versions ADD COLUMN rewrites bigint NOT NULL DEFAULT 0;
+    CREATE TABLE {s}.keyword_snapshots (
+        user_id  text   PRIMARY KEY,
+        last_seq bigint NOT NULL,
+        rewrites bigint NOT NULL,
+        data     bytea  NOT NULL
+    );
     """,
 )
 
@@ -118,12 +124,17 @@ BUMP_VERSION = (
     "INSERT INTO {s}.user_versions (user_id, version) VALUES (%s, 1) "
     "ON CONFLICT (user_id) DO UPDATE SET version = {s}.user_versions.version + 1"
 )
-# A delete or an edit: the version and the count of rewrites (which rebuilds keyword indexes).
-BUMP_REWRITES = (
-    "INSERT INTO {s}.user_versions (user_id, version, rewrites) VALUES (%s, 1, 1) "
-    "ON CONFLICT (user_id) DO UPDATE SET version = {s}.user_versions.version + 1, "
-    "rewrites = {s}.user_versions.rewrites + 1"
+# A delete or an edit: the version and the count of rewrites (which rebuilds keyword indexes), and
+# the user's keyword index snapshot dropped (no deleted word outlives its message).
+BUMP_REWRITES = """
+WITH v AS (
+    INSERT INTO {s}.user_versions (user_id, version, rewrites) VALUES (%(user)s, 1, 1)
+    ON CONFLICT (user_id) DO UPDATE SET version = {s}.user_versions.version + 1,
+        rewrites = {s}.user_versions.rewrites + 1
+    RETURNING 1
 )
+DELETE FROM {s}.keyword_snapshots WHERE user_id = %(user)s AND EXISTS (SELECT 1 FROM v)
+"""
 
 
 def round_params(round_: Round, owner: int) -> dict[str, Any]:

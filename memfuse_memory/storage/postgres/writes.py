@@ -60,7 +60,10 @@ class PgWrites(PgConnection):
     def _bump(self, conn: psycopg.Connection[Any], users: Iterable[str], *, rewrite: bool = False) -> None:
         """Bump the users' versions (and their rewrite counts after a delete or an edit), in user order."""
         for user_id in sorted(set(users)):
-            conn.execute(self.sql(BUMP_REWRITES if rewrite else BUMP_VERSION), (user_id,))
+            if rewrite:
+                conn.execute(self.sql(BUMP_REWRITES), {"user": user_id})
+            else:
+                conn.execute(self.sql(BUMP_VERSION), (user_id,))
 
     def append_rounds(self, rounds: Sequence[Round]) -> None:
         """Commit rounds and their messages (keyword-searchable at once): one statement, one round

@@ -3,7 +3,8 @@
 Round and message ids are unique per user (the keys are ``(user_id, id)``); schema version 1 had
 them unique across all users, and :mod:`.migrations` rebuilds such a store on open. Schema 2 had
 an FTS5 keyword index; keywords are now indexed in memory (:mod:`memfuse_memory.storage.keyword_index`)
-from ``messages`` and ``user_rewrites``, so opening such a store drops the FTS5 table. The
+from ``messages`` and ``user_rewrites`` (and snapshotted in ``keyword_snapshots``, dropped by
+triggers with every rewrite), so opening such a store drops the FTS5 table. The
 ``user_token`` column is what that index matched users by; it is still filled.
 """
 
@@ -97,6 +98,18 @@ CREATE TRIGGER IF NOT EXISTS messages_rewrite_update
 AFTER UPDATE OF content, session_id, agent_id, created_us ON messages BEGIN
     INSERT INTO user_rewrites (user_id, rewrites) VALUES (old.user_id, 1)
     ON CONFLICT (user_id) DO UPDATE SET rewrites = rewrites + 1;
+END;
+CREATE TABLE IF NOT EXISTS keyword_snapshots (
+    user_id  TEXT    PRIMARY KEY,
+    last_seq INTEGER NOT NULL,
+    rewrites INTEGER NOT NULL,
+    data     BLOB    NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS user_rewrites_drop_snapshot AFTER UPDATE ON user_rewrites BEGIN
+    DELETE FROM keyword_snapshots WHERE user_id = new.user_id;
+END;
+CREATE TRIGGER IF NOT EXISTS user_rewrites_drop_first_snapshot AFTER INSERT ON user_rewrites BEGIN
+    DELETE FROM keyword_snapshots WHERE user_id = new.user_id;
 END;
 CREATE TRIGGER IF NOT EXISTS rounds_version_stored AFTER UPDATE OF stored ON rounds
 WHEN new.stored <> old.stored BEGIN
