@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict, deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -68,7 +68,16 @@ class MemoryService:
         for user_id, round_ids in gone.items():
             self.delete_vectors(user_id, None, round_ids)
         self.chunks_stored_since_start += sum(len(entry.chunks) for entry in written)
+        self._refresh_keywords(by_user)
         return round_keys
+
+    def _refresh_keywords(self, user_ids: Iterable[str]) -> None:
+        """Index the flushed users' new messages for keywords now, off the query path (a failure
+        here only leaves that work to the next search)."""
+        try:
+            self.store.refresh_keywords(user_ids)
+        except Exception as exc:  # the rounds are stored; the keyword index catches up at its next search
+            log.warning("keyword index refresh after a flush failed: %s", exc)
 
     def _write_isolating(self, user_id: str, entries: Sequence[HybridEntry]) -> set[IdKey]:
         """Upsert a user's entries; on a refusal for good, halve until the refused rounds stand

@@ -8,7 +8,7 @@ go together)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from memfuse_memory.models import IdKey, QueryRequest, Round, StoredMessage
@@ -76,6 +76,8 @@ class MessageStoreProtocol(Protocol):
     def keyword_feed(self, user_id: str, after_seq: int, limit: int) -> KeywordFeed: ...
 
     def keyword_search(self, request: QueryRequest, limit: int) -> dict[str, float]: ...
+
+    def refresh_keywords(self, user_ids: Iterable[str]) -> None: ...
 
 
 __all__ = ["MessageStoreProtocol"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -97,15 +98,31 @@ class KeywordIndexes:
             return {}
         user = self._user(request.user_id)
         with user.lock:
-            if user.fresh and self.snapshots:
-                self._load(request.user_id, user)
-            self._catch_up(request.user_id, user)
+            due = self._refresh(request.user_id, user)
             found = user.index.top(stems, request.scope, limit)
-            due = len(user.index) - user.saved >= max(SNAPSHOT_MIN_NEW, len(user.index) // 5)
-        if due and self.snapshots:
-            self._schedule_save(request.user_id, user)
-        self._trim(request.user_id)
+        self._after(request.user_id, user, due)
         return found
+
+    def refresh(self, user_ids: Iterable[str]) -> None:
+        """Bring these users' indexes up to date now (the index worker calls this after a flush, so
+        a search after a bulk write finds the work done and a snapshot taken)."""
+        for user_id in user_ids:
+            user = self._user(user_id)
+            with user.lock:
+                due = self._refresh(user_id, user)
+            self._after(user_id, user, due)
+
+    def _refresh(self, user_id: str, user: _UserIndex) -> bool:
+        """Load (a fresh index) and catch up, holding the user's lock; True when a snapshot is due."""
+        if user.fresh and self.snapshots:
+            self._load(user_id, user)
+        self._catch_up(user_id, user)
+        return len(user.index) - user.saved >= max(SNAPSHOT_MIN_NEW, len(user.index) // 5)
+
+    def _after(self, user_id: str, user: _UserIndex, due: bool) -> None:
+        if due and self.snapshots:
+            self._schedule_save(user_id, user)
+        self._trim(user_id)
 
     def _user(self, user_id: str) -> _UserIndex:
         with self._lock:
@@ -227,3 +244,7 @@ class IndexedKeywords:
     def keyword_search(self, request: QueryRequest, limit: int) -> dict[str, float]:
         """BM25 over message contents within the request's scope: message id -> score (higher is better)."""
         return self.keyword_indexes.search(request, limit)
+
+    def refresh_keywords(self, user_ids: Iterable[str]) -> None:
+        """Bring these users' keyword indexes up to date (see :meth:`KeywordIndexes.refresh`)."""
+        self.keyword_indexes.refresh(user_ids)

@@ -302,3 +302,12 @@ def test_close_is_idempotent_and_calls_after_close_fail(make_memory: Factory) ->
     ):
         with pytest.raises(ServiceClosedError):
             call()
+
+
+def test_a_flush_indexes_keywords_before_any_search(memory: BlockingBufferService) -> None:
+    for n in range(6):
+        memory.add(turn(f"note {n} about my violet kayak", "noted"), session_id="s", user_id="u")
+    memory.flush_all()
+    indexes = memory.engine.store.keyword_indexes
+    assert indexes.stats()["messages"] == 12, "the index worker brought the keyword index up to date"
+    assert contents(memory.query("violet kayak", user_id="u"))[0].startswith("note ")
