@@ -125,7 +125,7 @@ def measure(
 
 NOTES = {
     "ours": "`add` commits the round to SQLite (WAL) and returns; a background worker embeds in batches and files "
-    "vectors in Chroma; a query fuses FTS5 keyword and vector rankings over every buffer stage.",
+    "vectors in Chroma; a query fuses BM25 keyword and vector rankings over every buffer stage.",
     "langchain": "`Chroma.add_texts` once per message (embeds it, writes vector + document + metadata); "
     "`similarity_search(filter={'user_id': ...})` over one collection. Fill: `add_texts` in batches of "
     f"{peers.CHUNK}.",
@@ -159,7 +159,11 @@ def _rows(report: dict[str, Any]) -> list[tuple[str, str, dict[str, float | None
     rows.append(("ingest, messages/s", "", {n: s["ingest_messages_per_s"] for n, s in systems.items()}))
     if report["questions"]:
         for metric in QUALITY:
-            values = {n: s["quality"]["overall"][metric] for n, s in systems.items() if "quality" in s}
+            values = {
+                n: s["quality"]["overall"][metric]
+                for n, s in systems.items()
+                if metric in s.get("quality", {}).get("overall", {})
+            }
             rows.append((f"LongMemEval {metric}", "", values))
     return rows
 

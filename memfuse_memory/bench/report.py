@@ -72,7 +72,8 @@ def _table(variants: dict[str, Any], part: str | None = None, floor: bool = True
         if part and part not in row:
             continue
         scores = row[part] if part else row
-        cells = " | ".join(f"{scores['overall'][m]:.3f}" for m in METRICS)
+        overall = scores["overall"]  # a run from before a metric existed leaves its cell empty
+        cells = " | ".join(f"{overall[m]:.3f}" if m in overall else "" for m in METRICS)
         lines.append(f"| {name} | {scores.get('questions', '')} | {cells} |")
     if floor:
         cells = " | ".join(
@@ -113,7 +114,10 @@ def _quality_section(result: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {name} | "
             + " | ".join(
-                f"{row['by_type'][t]['session_recall_all@5']:.3f}" if t in row["by_type"] else "n/a" for t in types
+                f"{row['by_type'][t]['session_recall_all@5']:.3f}"
+                if "session_recall_all@5" in row["by_type"].get(t, {})
+                else "n/a"
+                for t in types
             )
             + " |"
         )
@@ -163,7 +167,7 @@ def _plots(out: Path, lat: dict[str, Any] | None, quality: dict[str, Any] | None
     if quality:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for name, row in quality["variants"].items():
-            curve = row["recall_at_k"]
+            curve = row.get("recall_at_k", {})  # none in a run from before the curve was kept
             ax.plot([int(k) for k in curve], list(curve.values()), label=name)
         ax.scatter([5, 10], [0.685, 0.779], color="black", marker="x", zorder=3, label="plain BM25 floor (README)")
         ax.set_xlabel("k (results returned)")

@@ -112,6 +112,15 @@ class KeywordIndexes:
                 due = self._refresh(user_id, user)
             self._after(user_id, user, due)
 
+    def snapshot_now(self, user_id: str) -> bool:
+        """Bring the user's index up to date and save its snapshot in this thread (after a bulk
+        import, so the next process starts from it); True when one was written."""
+        user = self._user(user_id)
+        with user.lock:
+            self._refresh(user_id, user)
+            user.saved = -SNAPSHOT_MIN_NEW  # due whatever its size
+        return self._save(user_id, user)
+
     def _refresh(self, user_id: str, user: _UserIndex) -> bool:
         """Load (a fresh index) and catch up, holding the user's lock; True when a snapshot is due."""
         if user.fresh and self.snapshots:
@@ -169,18 +178,20 @@ class KeywordIndexes:
                 self._saver = ThreadPoolExecutor(1, thread_name_prefix="memfuse-keyword-snapshot")
             self._saver.submit(self._save, user_id, user)
 
-    def _save(self, user_id: str, user: _UserIndex) -> None:
+    def _save(self, user_id: str, user: _UserIndex) -> bool:
         """Write the user's index to the store (in the background: a snapshot only saves time later)."""
         with user.lock:
             if len(user.index) - user.saved < SNAPSHOT_MIN_NEW:
-                return  # taken already by an earlier request
+                return False  # taken already by an earlier request
             snapshot = KeywordSnapshot(user.index.last_seq, user.rewrites, user.index.to_bytes())
             user.saved = len(user.index)
         try:
             if self.source.save_keyword_snapshot(user_id, snapshot):
                 self.snapshots_saved += 1
+                return True
         except Exception as exc:  # a failed snapshot costs a rebuild later, nothing else
             log.warning("keyword index snapshot of user %r not saved: %s", user_id, exc)
+        return False
 
     def close(self) -> None:
         """Stop taking snapshots; wait for the one being written."""
