@@ -14,8 +14,9 @@ is new): a process's first search of a user loads the snapshot and reads only wh
 it. A snapshot is taken only while its rewrite count is the store's, and the store drops it with
 every delete or edit of that user, so no deleted word outlives its message on disk.
 
-Memory: at most ``budget`` postings (one per term and message; 8 bytes each) are held per store;
-beyond it the users searched least recently are dropped (and loaded again when searched).
+Memory: at most ``budget`` postings (one per term and message; 8 bytes each) and
+:data:`INDEXED_USERS` users are held per store; beyond either, the users searched least recently
+are dropped (and loaded again when searched).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 FEED_PAGE = 5_000  # messages read per feed call while catching up
 INDEXED_POSTINGS = 25_000_000  # default budget per store (all users together): ~200 MB of postings
+INDEXED_USERS = 10_000  # users with an index in memory per store (a search of an unknown user makes one)
 SNAPSHOT_MIN_NEW = 2_000  # messages indexed since the last snapshot before another is taken
 
 
@@ -202,11 +204,12 @@ class KeywordIndexes:
             saver.shutdown(wait=True, cancel_futures=True)
 
     def _trim(self, keep: str) -> None:
-        """Drop the least recently searched users while over budget (never ``keep``)."""
+        """Drop the least recently searched users while over budget or over :data:`INDEXED_USERS`
+        (never ``keep``)."""
         with self._lock:
             total = sum(user.index.posting_count for user in self._users.values())
             for user_id in list(self._users):
-                if total <= self.budget:
+                if total <= self.budget and len(self._users) <= INDEXED_USERS:
                     break
                 if user_id != keep:
                     total -= self._users.pop(user_id).index.posting_count

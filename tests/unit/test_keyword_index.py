@@ -180,6 +180,14 @@ def test_the_budget_drops_the_least_recently_searched_user() -> None:
     assert indexes.stats()["users"] == 1, "c went, a came back (rebuilt from the store)"
 
 
+def test_searches_of_many_unknown_users_keep_a_bounded_number_of_indexes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keyword_index, "INDEXED_USERS", 5)
+    indexes = KeywordIndexes(FakeSource())
+    for n in range(50):
+        indexes.search(query_request("kayak", f"nobody{n}"), 5)
+    assert indexes.stats()["users"] == 5
+
+
 def _round(rid: str, user: str, session: str, *texts: str) -> Round:
     scope = Scope(user_id=user, session_id=session)
     now = datetime.now(UTC)
