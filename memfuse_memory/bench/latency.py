@@ -23,6 +23,8 @@ import psutil
 
 from memfuse_memory.blocking import BlockingBufferService
 from memfuse_memory.embedding.base import Embedder
+from memfuse_memory.models import QueryRequest
+from memfuse_memory.scope import ScopeFilter
 
 TOPICS = [
     "the weather in Lisbon",
@@ -92,6 +94,35 @@ def sqlite_baseline(folder: Path, repeat: int) -> list[float]:
     return samples
 
 
+def _cold_query_parts(
+    memory: BlockingBufferService, raw_embedder: Embedder, counter: Any, salt: str, repeat: int = 50
+) -> dict[str, dict[str, float]]:
+    """The parts of a cold query, each alone on new questions: the query embedding, one bare Chroma
+    query of the user's collection (the issue's baseline is the two together), and the keyword search."""
+    vectors = memory.engine.components.vectors
+    store = memory.engine.components.store
+    scope = ScopeFilter("bench")
+    embeds, chroma, both, keyword = [], [], [], []
+    for _ in range(repeat):
+        text_ = question(next(counter) + 7, salt)
+        started = time.perf_counter()
+        vector = raw_embedder.embed([text_])[0]
+        embedded = time.perf_counter()
+        vectors.query(vector, scope, 50)
+        done = time.perf_counter()
+        embeds.append((embedded - started) * 1000)
+        chroma.append((done - embedded) * 1000)
+        both.append((done - started) * 1000)
+        request = QueryRequest(text_, 10, "bench", None, None, "score", "desc", None, None, None)
+        keyword.append(timed(lambda r=request: store.keyword_search(r, 50), 1)[0])
+    return {
+        "query embedding": percentiles(embeds),
+        "bare chroma query": percentiles(chroma),
+        "embedding + chroma query": percentiles(both),
+        "keyword search": percentiles(keyword),
+    }
+
+
 def measure(
     sizes: list[int],
     embedder: Embedder,
@@ -143,6 +174,7 @@ def measure(
                 hits_before = getattr(embedder, "hits", 0)
                 colds = timed(lambda c=counter: memory.query(question(next(c) + 7, salt), user_id="bench"), 50)
                 cold_cache_hits = getattr(embedder, "hits", 0) - hits_before
+                parts = _cold_query_parts(memory, raw_embedder, counter, salt)
                 memory.query("what did we say about the marathon?", user_id="bench")
                 hits = timed(lambda: memory.query("what did we say about the marathon?", user_id="bench"), repeat)
                 report["sizes"][size] = {
@@ -152,6 +184,7 @@ def measure(
                     "cached query": percentiles(hits),
                     "cold query": percentiles(colds),
                     "cold query embeddings from cache": cold_cache_hits,
+                    **parts,
                     "stored messages": stats["storage"]["messages"],
                 }
             rss_start = process.memory_info().rss

@@ -57,6 +57,7 @@ def _latency_section(result: dict[str, Any]) -> list[str]:
         f"question; cold queries whose embedding came from the disk cache: "
         f"{sum(row.get('cold query embeddings from cache', 0) for row in result['sizes'].values())} of "
         f"{len(sizes)} x 50",
+        *_cold_parts(result, sizes),
         f"- cached query: {last['cached query']['p50']:.3f} ms = "
         f"{last['cached query']['p50'] / base['dict lookup + deepcopy']['p50']:.1f}x a dict lookup plus deep copy of "
         f"10 results ({base['dict lookup + deepcopy']['p50']:.3f} ms)",
@@ -64,6 +65,20 @@ def _latency_section(result: dict[str, Any]) -> list[str]:
         f"settings: {result['rss_growth_mb']} MB (target <= 8 MB)",
     ]
     return lines
+
+
+def _cold_parts(result: dict[str, Any], sizes: list[Any]) -> list[str]:
+    """The cold query against one bare query embedding plus one bare Chroma query, per size, and
+    each part alone (p50 ms); empty for runs from before these were measured."""
+    rows = [(size, result["sizes"][size]) for size in sizes if "embedding + chroma query" in result["sizes"][size]]
+    return [
+        f"- cold query at {int(size):,} stored: {row['cold query']['p50']:.2f} ms = "
+        f"{row['cold query']['p50'] / row['embedding + chroma query']['p50']:.2f}x one bare query embedding plus "
+        f"one bare Chroma query of the user's collection ({row['embedding + chroma query']['p50']:.2f} ms); "
+        f"alone: embedding {row['query embedding']['p50']:.2f}, Chroma {row['bare chroma query']['p50']:.2f}, "
+        f"keyword search {row['keyword search']['p50']:.2f} ms"
+        for size, row in rows
+    ]
 
 
 def _table(variants: dict[str, Any], part: str | None = None, floor: bool = True) -> list[str]:

@@ -25,7 +25,10 @@ def test_latency_smoke(tmp_path: Path) -> None:
     assert results["latency"]["sizes"]["120"]["stored messages"] >= 120
     assert results["latency"]["sizes"]["120"]["flush"]["count"] > 0
     assert [row["cold query embeddings from cache"] for row in results["latency"]["sizes"].values()] == [0, 0]
+    parts = results["latency"]["sizes"]["120"]
+    assert all(parts[key]["p50"] > 0 for key in ("query embedding", "bare chroma query", "keyword search"))
     assert "## Seed latency table" in (tmp_path / "REPORT.md").read_text()
+    assert "one bare Chroma query of the user's collection" in (tmp_path / "REPORT.md").read_text()
     assert (tmp_path / "latency.png").stat().st_size > 1000
 
 
