@@ -2,13 +2,14 @@
 acknowledged message, vectors of the HybridBuffer and of storage), fused, hydrated from the
 message store, filtered, deduplicated and sorted, then cached.
 
-Every acknowledged message is in the keyword index (FTS5, same transaction as the commit) before
-``add`` returns. The index worker embeds each round as soon as it can, in the RoundBuffer too;
+Every acknowledged message is found by keyword from the moment ``add`` returns: the keyword index
+reads what was committed since its last search before it ranks (``storage.keyword_index``). The
+index worker embeds each round as soon as it can, in the RoundBuffer too;
 a query embeds, in the same model call as its own text, the few buffered chunks in its scope
 that still have no vector (at most ``embed_pending_limit``) and keeps those vectors, so a message
 just acknowledged ranks by meaning as it will once stored. When the keyword index cannot answer,
 the query degrades to the vector rankings. The keyword search runs on a small pool beside the
-query embedding and the vector searches: SQLite and ONNX Runtime both release the GIL while they work.
+query embedding and the vector searches: SQLite, numpy and ONNX Runtime release the GIL while they work.
 """
 
 from __future__ import annotations

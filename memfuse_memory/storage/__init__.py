@@ -1,5 +1,6 @@
-"""Durable storage: the message-store protocol (``base``) and its SQLite implementation
-(``sqlite``: source of truth, FTS5 keywords), and the vector stores (``vector_store``)."""
+"""Durable storage: the message-store protocol (``base``), its SQLite (``sqlite``, the embedded
+default) and PostgreSQL (``postgres``) implementations, the keyword index both feed
+(``keyword_index``), the key-value table (``kv_*``) and the vector stores (``vector_store``)."""
 
 from memfuse_memory.storage.base import MessageStoreProtocol
 from memfuse_memory.storage.sqlite import MessageStore

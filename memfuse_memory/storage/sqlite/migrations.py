@@ -2,9 +2,10 @@
 leaves the file as it was, and processes opening it together migrate it once.
 
 Version 1 -> 2 (ids unique per user): SQLite cannot change a table's keys in place, so
-``rounds`` and ``messages`` are rebuilt with their ``seq`` values kept. The FTS5 index reads
-``messages`` by ``seq`` (its rowid), so it stays consistent without a rewrite; the triggers and
-indexes dropped with the old tables are created again by :data:`~.schema.SCHEMA`.
+``rounds`` and ``messages`` are rebuilt with their ``seq`` values kept; the triggers and indexes
+dropped with the old tables are created again by :data:`~.schema.SCHEMA`. Version 2 -> 3 is
+:data:`~.schema.SCHEMA` alone: it drops the FTS5 index (keywords are indexed in memory now) and
+adds the rewrite counts and keyword snapshots.
 """
 
 from __future__ import annotations
