@@ -132,11 +132,12 @@ class MemoryService:
         call_with_retry(operation, breaker=self.vector_breaker, config=self.retry)
 
     def stats(self, *, with_counts: bool = True) -> dict[str, object]:
-        """Write counters and the breaker, the message store's backend (its pool on PostgreSQL); the
-        store's counts too unless told not to (they read it)."""
+        """Write counters and the breaker, the message store's backend (its pool on PostgreSQL), the
+        keyword index held in this process; the store's counts too unless told not to (they read it)."""
         return {
             **(self.store.counts() if with_counts else {}),
             "message_store": self.store.backend_stats(),
+            "keyword_index": self.store.keyword_stats(),
             "chunks_stored_since_start": self.chunks_stored_since_start,
             "failed_writes": self.failed_writes,
             "rejected_rounds": self.rejected_rounds,

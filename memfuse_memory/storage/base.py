@@ -79,5 +79,7 @@ class MessageStoreProtocol(Protocol):
 
     def refresh_keywords(self, user_ids: Iterable[str]) -> None: ...
 
+    def keyword_stats(self) -> dict[str, int]: ...
+
 
 __all__ = ["MessageStoreProtocol"]

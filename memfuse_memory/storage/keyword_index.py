@@ -259,6 +259,10 @@ class IndexedKeywords:
         """BM25 over message contents within the request's scope: message id -> score (higher is better)."""
         return self.keyword_indexes.search(request, limit)
 
+    def keyword_stats(self) -> dict[str, int]:
+        """What this process holds of the keyword index (see :meth:`KeywordIndexes.stats`)."""
+        return self.keyword_indexes.stats()
+
     def refresh_keywords(self, user_ids: Iterable[str]) -> None:
         """Bring these users' keyword indexes up to date (see :meth:`KeywordIndexes.refresh`)."""
         self.keyword_indexes.refresh(user_ids)

@@ -308,6 +308,6 @@ def test_a_flush_indexes_keywords_before_any_search(memory: BlockingBufferServic
     for n in range(6):
         memory.add(turn(f"note {n} about my violet kayak", "noted"), session_id="s", user_id="u")
     memory.flush_all()
-    indexes = memory.engine.store.keyword_indexes
-    assert indexes.stats()["messages"] == 12, "the index worker brought the keyword index up to date"
+    keyword = memory.get_stats()["storage"]["keyword_index"]
+    assert keyword["messages"] == 12 and keyword["users"] == 1, "the index worker brought it up to date"
     assert contents(memory.query("violet kayak", user_id="u"))[0].startswith("note ")
