@@ -102,13 +102,6 @@ class QueryConfig(_Section):
         description="Share of the best fused score added to candidates whose time fits the query's time words "
         '("last Saturday", "in May 2023", "most recent"); 0 turns the time boost off.',
     )
-    session_boost_weight: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        description="Share of a candidate's score given to the strength of its session among the candidates "
-        "(the sum of that session's best three scores); 0 turns the session boost off.",
-    )
 
 
 class BufferConfig(_Section):

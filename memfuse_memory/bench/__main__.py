@@ -95,12 +95,7 @@ def _quality(
     chosen = {
         k: v
         for k, v in (
-            longmemeval.VARIANTS
-            | (
-                longmemeval.TIME_BOOST_GRID | longmemeval.SESSION_BOOST_GRID | longmemeval.FUSION_GRID
-                if args.variants
-                else {}
-            )
+            longmemeval.VARIANTS | (longmemeval.TIME_BOOST_GRID | longmemeval.FUSION_GRID if args.variants else {})
         ).items()
         if _selected(k, args.variants)
     }

@@ -78,11 +78,6 @@ TIME_BOOST_GRID: dict[str, dict[str, Any]] = {
 one evidence turn moves a mean by ~0.02) 0.3 gave turn Recall@10 0.948 vs 0.937 off, NDCG@10 0.687
 vs 0.676, Recall@5 0.672 vs 0.688; 0.6 scored like 0.3. The default is 0.3."""
 
-SESSION_BOOST_GRID: dict[str, dict[str, Any]] = {
-    f"session boost {w}": {"buffer": {"query": {"session_boost_weight": w}}} for w in (0.15, 0.3, 0.5)
-}
-"""Weights of the session boost (0 = off, the default), compared with ``quality --variants "session boost"``."""
-
 METRICS = lme_metrics.METRICS
 
 

@@ -29,7 +29,6 @@ from memfuse_memory.errors import EmbeddingError, StorageError
 from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.models import Hit, QueryRequest, StoredMessage
 from memfuse_memory.ranking.fusion import fuse
-from memfuse_memory.ranking.session_boost import session_boost
 from memfuse_memory.ranking.time_boost import boost
 from memfuse_memory.ranking.time_expressions import resolve
 from memfuse_memory.storage.base import MessageStoreProtocol
@@ -141,8 +140,6 @@ class QueryPath:
             errors.append(f"message store: {exc}")
             messages = {}
         hits = self._time_boost(request, hits, messages)
-        sessions = {mid: message.scope.session_id for mid, message in messages.items()}
-        hits = session_boost(hits, sessions, self._settings.session_boost_weight)
         return self._query_buffer.assemble(request, hits, messages, self._write_buffer.location), errors
 
     def _time_boost(self, request: QueryRequest, hits: list[Hit], messages: dict[str, StoredMessage]) -> list[Hit]:
