@@ -79,6 +79,11 @@ class _UserIndex:
     def fresh(self) -> bool:
         return self.rewrites == -1 and not len(self.index)
 
+    @property
+    def snapshot_due(self) -> bool:
+        """A fifth of the index, and at least ``SNAPSHOT_MIN_NEW`` messages, is newer than its snapshot."""
+        return len(self.index) - self.saved >= max(SNAPSHOT_MIN_NEW, len(self.index) // 5)
+
 
 class KeywordIndexes:
     """The per-user indexes of one store, with their memory budget."""
@@ -120,15 +125,14 @@ class KeywordIndexes:
         user = self._user(user_id)
         with user.lock:
             self._refresh(user_id, user)
-            user.saved = -SNAPSHOT_MIN_NEW  # due whatever its size
-        return self._save(user_id, user)
+        return self._save(user_id, user, force=True)
 
     def _refresh(self, user_id: str, user: _UserIndex) -> bool:
         """Load (a fresh index) and catch up, holding the user's lock; True when a snapshot is due."""
         if user.fresh and self.snapshots:
             self._load(user_id, user)
         self._catch_up(user_id, user)
-        return len(user.index) - user.saved >= max(SNAPSHOT_MIN_NEW, len(user.index) // 5)
+        return user.snapshot_due
 
     def _after(self, user_id: str, user: _UserIndex, due: bool) -> None:
         if due and self.snapshots:
@@ -180,10 +184,10 @@ class KeywordIndexes:
                 self._saver = ThreadPoolExecutor(1, thread_name_prefix="memfuse-keyword-snapshot")
             self._saver.submit(self._save, user_id, user)
 
-    def _save(self, user_id: str, user: _UserIndex) -> bool:
+    def _save(self, user_id: str, user: _UserIndex, *, force: bool = False) -> bool:
         """Write the user's index to the store (in the background: a snapshot only saves time later)."""
         with user.lock:
-            if len(user.index) - user.saved < SNAPSHOT_MIN_NEW:
+            if not (force or user.snapshot_due):
                 return False  # taken already by an earlier request
             snapshot = KeywordSnapshot(user.index.last_seq, user.rewrites, user.index.to_bytes())
             user.saved = len(user.index)
