@@ -12,7 +12,6 @@ a key winning.
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
 import weakref
@@ -46,20 +45,19 @@ from langchain_memfuse._store_codec import (
     field_texts,
     fixed_prefix,
     matches_condition,
-    plan_vector_writes,
     to_item,
     to_search_item,
 )
 from langchain_memfuse._store_ttl import Started, TTLSweeper
+from langchain_memfuse._store_vectors import rank_items, write_item_vectors
 from memfuse_memory.adapters import check_id
 from memfuse_memory.errors import InvalidInputError, ServiceClosedError, StorageError
 from memfuse_memory.storage.kv_query import dumps_value
 from memfuse_memory.storage.kv_store import KVRow, KVStore, KVWrite
-from memfuse_memory.storage.kv_vectors import DISTANCES, Distance, ItemIndex, ItemQuery, vector_ids
+from memfuse_memory.storage.kv_vectors import DISTANCES, Distance, ItemIndex, vector_ids
 
 _locks: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
 _locks_guard = threading.Lock()
-_FIRST_POOL = 16  # vector hits asked for first; grows 4x until a page is full or the index is exhausted
 
 
 def _engine_lock(engine: object) -> threading.Lock:
@@ -73,9 +71,6 @@ def _engine_lock(engine: object) -> threading.Lock:
 
 def _now_us() -> int:
     return time.time_ns() // 1000
-
-
-Address = tuple[str, str, tuple[str, ...], str]
 
 
 class MemFuseStore(BaseStore):
@@ -217,13 +212,22 @@ class MemFuseStore(BaseStore):
         check_page(op.limit, op.offset)
         users = self._users_under(prefix)
         refresh = bool(op.refresh_ttl)
-        if not op.query or self._index is None:
+        index = self._index
+        if not op.query or index is None:
             rows = self.kv.search(
                 users, self._space, prefix, op.filter, limit=op.limit, offset=op.offset, now_us=now, refresh=refresh
             )
             return [to_search_item(row, None) for row in rows]
-        scored = self._ranked(op, prefix, users, now)
         wanted = op.offset + op.limit
+        scored = rank_items(
+            self.kv,
+            index,
+            users if users is not None else self.kv.users(self._space),
+            (self._space, self._embed_query(op.query), prefix, self.distance),
+            op.filter,
+            wanted,
+            now,
+        )
         page = scored[op.offset : wanted]
         rest: list[KVRow] = []
         if len(page) < op.limit:  # every ranked item is shown: unindexed items follow, unscored
@@ -242,38 +246,6 @@ class MemFuseStore(BaseStore):
         if refresh:
             self.kv.refresh(rows, now_us=now)
         return [*(to_search_item(row, score) for row, score in page), *(to_search_item(row, None) for row in rest)]
-
-    def _ranked(
-        self, op: SearchOp, prefix: tuple[str, ...], users: list[str] | None, now: int
-    ) -> list[tuple[KVRow, float]]:
-        """Items under ``prefix`` matching the filter, by their best field's similarity, at least a page."""
-        index = self._index
-        assert index is not None and op.query
-        vector = self._embed_query(op.query)
-        spanned = users if users is not None else self.kv.users(self._space)
-        wanted = op.offset + op.limit
-        pool = max(_FIRST_POOL, 2 * wanted)
-        while True:
-            best: dict[Address, dict[int, float]] = {}
-            exhausted = True
-            for user in spanned:
-                hits = index.query(user, ItemQuery(self._space, vector, prefix, pool, self.distance))
-                exhausted = exhausted and len(hits) < pool
-                for hit in hits:
-                    stamps = best.setdefault((user, hit.agent_id, hit.namespace, hit.key), {})
-                    stamps[hit.stamp] = max(hit.similarity, stamps.get(hit.stamp, -math.inf))
-            rows = self.kv.lookup(list(best), op.filter, now_us=now)
-            scored = sorted(
-                (
-                    (row, best[address][row.updated_us])
-                    for address, row in rows.items()
-                    if row.updated_us in best[address]  # a vector of an older value never ranks a newer one
-                ),
-                key=lambda pair: (-pair[1], pair[0].namespace, pair[0].key),
-            )
-            if len(scored) >= wanted or exhausted:
-                return scored
-            pool *= 4
 
     def _list_namespaces(self, op: ListNamespacesOp, now: int) -> list[tuple[str, ...]]:
         check_page(op.limit, op.offset)
@@ -324,28 +296,8 @@ class MemFuseStore(BaseStore):
             replaced = self.kv.apply(
                 [write for write, _ in prepared], now_us=now, track_vectors=self._services.engine.kv_index is not None
             )
-            self._write_vectors(prepared, vectors, replaced, now)
-
-    def _write_vectors(
-        self,
-        prepared: Sequence[tuple[KVWrite, list[str]]],
-        vectors: np.ndarray,
-        replaced: Mapping[tuple[str, str, str, str], int],
-        now: int,
-    ) -> None:
-        """Put the new field vectors in the index and take out the replaced ones beyond them."""
-        index = self._services.engine.kv_index
-        if index is None:
-            return
-        per_user = plan_vector_writes(prepared, vectors, replaced, now)
-        for user, (fresh, stale) in per_user.items():
-            if not fresh and not stale:
-                continue
-            try:
-                index.write(user, fresh, stale)
-            except Exception as exc:  # the rows are committed: list them as unindexed, so searches still show them
-                self.kv.clear_vectors([(user, v.agent_id, v.namespace, v.key) for v in fresh], updated_us=now)
-                raise StorageError(f"items were stored but their vectors were not indexed: {exc}") from exc
+            if self._services.engine.kv_index is not None:
+                write_item_vectors(self.kv, self._services.engine.kv_index, prepared, vectors, replaced, now)
 
     def _sweep_once(self) -> int:
         """Delete the expired items (and their vectors) of this store's engine; returns how many."""
