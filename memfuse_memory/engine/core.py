@@ -334,13 +334,12 @@ class Engine:
         Time words in ``query`` ("last Saturday", "in May 2023", "most recent") are read against
         ``reference_time`` (default now) and softly favour messages of that time; never a filter.
         """
-        arguments = {name: value for name, value in locals().items() if name != "self"}
-        return self.run_query(self.prepare_query(**arguments))
+        options = {name: value for name, value in locals().items() if name != "self"}
+        return self.run_query(self._request(options))  # every argument is named here: no binding needed
 
     @counted
     def prepare_query(self, *args: Any, **kwargs: Any) -> QueryRequest:
         """Validate the arguments of :meth:`query` into a request (also the cache key)."""
-        self._running()
         try:
             bound = _QUERY.bind(self, *args, **kwargs)
         except TypeError as exc:
@@ -348,6 +347,11 @@ class Engine:
         bound.apply_defaults()
         options = dict(bound.arguments)
         del options["self"]
+        return self._request(options)
+
+    def _request(self, options: dict[str, Any]) -> QueryRequest:
+        """Every argument of :meth:`query`, by name, validated into a request."""
+        self._running()
         return validate_query(
             options.pop("query"),
             options.pop("top_k"),
