@@ -249,6 +249,11 @@ class ServerConfig(_Section):
     shutdown_timeout_seconds: float = Field(
         30.0, gt=0, description="On SIGTERM or Ctrl-C, how long requests in flight may take to finish."
     )
+    telemetry: bool = Field(
+        False,
+        description="FastAPI's OpenTelemetry spans, metrics and logs per request (exported where OpenTelemetry "
+        "is configured); off, a request does not pay for checking.",
+    )
 
 
 class MemFuseConfig(_Section):

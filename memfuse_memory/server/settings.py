@@ -44,6 +44,7 @@ class ServerSettings:
     registry_path: Path
     keep_alive_seconds: float
     shutdown_timeout_seconds: float
+    telemetry: bool = False
 
 
 def resolve_settings(
@@ -81,4 +82,5 @@ def resolve_settings(
         registry_path=Path(config.storage.data_dir) / section.registry_file,
         keep_alive_seconds=section.keep_alive_seconds,
         shutdown_timeout_seconds=section.shutdown_timeout_seconds,
+        telemetry=section.telemetry,
     )
