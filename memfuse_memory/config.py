@@ -190,7 +190,18 @@ class EmbeddingConfig(_Section):
         description="Where the ONNX export is cached; null: $XDG_CACHE_HOME/memfuse-memory (~/.cache/memfuse-memory).",
     )
     intra_op_threads: int = Field(
-        0, ge=0, description="ONNX Runtime threads for one embedding call; 0: the cores available, at most 4."
+        1,
+        ge=0,
+        description="ONNX Runtime threads for one embedding call; 1: each call runs on its caller's thread, so "
+        "the worker's lower priority covers its embedding and a query embeds beside it; 0: the cores available, "
+        "at most 4 (one call is faster on an idle machine).",
+    )
+    worker_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="Linux: the index worker thread raises its nice value by this much, so adds, queries and "
+        "PostgreSQL get the cores first while it embeds; 0: same priority as the process.",
     )
 
 

@@ -5,6 +5,11 @@ lock is held: it takes the next batch from the WriteBuffer, embeds it, then inst
 vectors (each one WriteBuffer intent). Failures are retried with backoff (see :mod:`memfuse_memory.resilience`);
 after that the work stays pending and is tried again later, and waiting flushers are told.
 
+On Linux the thread lowers its own scheduling priority (``embedding.worker_nice``), so while it
+embeds, an ``add``, a query and the database server (PostgreSQL) get the cores first; with one
+intra-op thread per call (``embedding.intra_op_threads``) the embedding runs on this thread, at
+that priority.
+
 Processes sharing one message store also adopt each other's orphans: a round that stays pending
 across two checks ``3 * idle_seconds`` apart without being in this process's buffers was left by
 a process that stopped, so this one indexes it (idempotent if that process is merely slow).
@@ -13,6 +18,8 @@ a process that stopped, so this one indexes it (idempotent if that process is me
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -52,7 +59,10 @@ class IndexWorker:
         idle_seconds: float,
         storage_lock: threading.Lock,
         on_change: Callable[[set[str]], None],
+        nice: int = 0,
     ) -> None:
+        self._nice = nice
+        self._native_id: int | None = None
         self._buffer = write_buffer
         self._embedder = embedder
         self._memory = memory
@@ -142,6 +152,8 @@ class IndexWorker:
         return self._flush_served < self._flush_requested or self._buffer.has_work()
 
     def _run(self) -> None:
+        self._native_id = threading.get_native_id()
+        lower_priority(self._native_id, self._nice)
         next_idle_check = time.monotonic() + self._tick
         while True:
             with self._cond:
@@ -243,6 +255,7 @@ class IndexWorker:
     def stats(self) -> dict[str, object]:
         return {
             "alive": self.alive,
+            "nice": thread_nice(self._native_id),
             "embedded_chunks": self.embedded_chunks,
             "embed_batches": self.embed_batches,
             "embed_batch_latency_ms": self.embed_latency.summary(),
@@ -252,3 +265,24 @@ class IndexWorker:
             "last_error": None if self.last_error is None else str(self.last_error),
             "embedding_breaker": self.embed_breaker.stats(),
         }
+
+
+def lower_priority(thread_id: int, by: int) -> None:
+    """Raise a thread's nice value by ``by`` (Linux: ``setpriority`` on a thread id affects that thread only;
+    elsewhere it would renice the whole process, so nothing is done). Never needs privileges."""
+    if by <= 0 or sys.platform != "linux":
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread_id, min(19, os.getpriority(os.PRIO_PROCESS, thread_id) + by))
+    except OSError as exc:  # a sandbox may refuse it: the worker still works, at the process's priority
+        log.warning("index worker: cannot lower its priority: %s", exc)
+
+
+def thread_nice(thread_id: int | None) -> int | None:
+    """A running thread's nice value as the kernel has it (Linux), else None."""
+    if thread_id is None or sys.platform != "linux":
+        return None
+    try:
+        return os.getpriority(os.PRIO_PROCESS, thread_id)
+    except OSError:
+        return None

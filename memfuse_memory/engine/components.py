@@ -162,6 +162,7 @@ def open_components(
         idle_seconds=config.buffer.hybrid_buffer.idle_flush_seconds,
         storage_lock=locks.storage,
         on_change=buffers.query_buffer.invalidate,
+        nice=config.embedding.worker_nice,
     )
     writes = WritePath(
         store, kv, memory, write_buffer, worker, buffers.query_buffer, locks, buffered=config.buffer.enabled

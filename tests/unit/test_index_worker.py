@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -45,7 +47,7 @@ class GatedEmbedder(FakeEmbedder):
 
 
 class Rig:
-    def __init__(self, path: Path, embedder: FakeEmbedder | None = None, round_size: int = 1) -> None:
+    def __init__(self, path: Path, embedder: FakeEmbedder | None = None, round_size: int = 1, nice: int = 0) -> None:
         self.store = MessageStore(path)
         self.vectors = MemoryVectorStore()
         self.embedder = embedder or FakeEmbedder()
@@ -62,6 +64,7 @@ class Rig:
             idle_seconds=60,
             storage_lock=threading.Lock(),
             on_change=self.changed.append,
+            nice=nice,
         )
 
     def add(self, *rounds: Round) -> None:
@@ -114,6 +117,36 @@ def test_a_new_round_is_embedded_at_once_without_a_transfer(tmp_path: Path) -> N
         found = rig.buffer.search_vectors(rig.embedder.embed(["kitten Miso"])[0], lambda scope: True, 5)
         assert [chunk.round_id for chunk, _ in found] == ["r1"]
         assert rig.worker.stats()["embedded_chunks"] == 1 and rig.vectors.count() == 0
+    finally:
+        rig.worker.stop()
+        rig.store.close()
+
+
+class PriorityEmbedder(FakeEmbedder):
+    """Records the nice value of each thread that embeds."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.nice_seen: list[int] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.nice_seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return super().embed(texts)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are a Linux feature")
+@pytest.mark.parametrize("nice", [0, 7])
+def test_the_worker_embeds_at_its_lowered_priority_and_leaves_the_process_alone(tmp_path: Path, nice: int) -> None:
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    embedder = PriorityEmbedder()
+    rig = Rig(tmp_path / "m.sqlite3", embedder, nice=nice)
+    rig.worker.start()
+    try:
+        rig.add(round_of("r1", "my kitten is called Miso"))
+        rig.worker.wait_caught_up(timeout=30)
+        assert embedder.nice_seen and set(embedder.nice_seen) == {min(19, base + nice)}
+        assert rig.worker.stats()["nice"] == min(19, base + nice)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base, "only the worker thread"
     finally:
         rig.worker.stop()
         rig.store.close()
