@@ -102,6 +102,13 @@ class QueryConfig(_Section):
         description="Share of the best fused score added to candidates whose time fits the query's time words "
         '("last Saturday", "in May 2023", "most recent"); 0 turns the time boost off.',
     )
+    assistant_weight: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Share of its score an assistant (or tool) turn keeps, so the user's own turns rank first, "
+        'unless the query asks what the assistant said ("you recommended", "remind me"); 1 turns this off.',
+    )
 
 
 class BufferConfig(_Section):
