@@ -97,7 +97,10 @@ def _quality(
         for k, v in (
             longmemeval.VARIANTS
             | (
-                longmemeval.TIME_BOOST_GRID | longmemeval.FUSION_GRID | longmemeval.ROLE_PRIOR_GRID
+                longmemeval.TIME_BOOST_GRID
+                | longmemeval.FUSION_GRID
+                | longmemeval.ROLE_PRIOR_GRID
+                | longmemeval.FRAME_WORD_GRID
                 if args.variants
                 else {}
             )
@@ -290,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             how += f", haystacks trimmed to {args.haystack_sessions} sessions"
         grid = {
             k: v
-            for k, v in (longmemeval.FUSION_GRID | longmemeval.ROLE_PRIOR_GRID).items()
+            for k, v in (longmemeval.FUSION_GRID | longmemeval.ROLE_PRIOR_GRID | longmemeval.FRAME_WORD_GRID).items()
             if _selected(k, args.variants)
         }
 

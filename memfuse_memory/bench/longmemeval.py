@@ -84,6 +84,16 @@ ROLE_PRIOR_GRID: dict[str, dict[str, Any]] = {
 """Shares of its score an assistant turn keeps (1.0 = off), chosen on the tuning draw with
 ``fusion --variants "assistant weight"``."""
 
+FRAME_WORD_GRID: dict[str, dict[str, Any]] = {
+    f"frame word weight {w}": {"buffer": {"query": {"frame_word_weight": w}}} for w in (1.0, 0.3, 0.0)
+} | {
+    "frame word weight 1.0, assistant weight 1.0 (previous default)": {
+        "buffer": {"query": {"frame_word_weight": 1.0, "assistant_weight": 1.0}}
+    }
+}
+"""Keyword weights of the question-frame words (``ranking.keywords.FRAME_WORDS``; 1.0 = plain BM25's), and
+the default before the role prior and frame weights, with ``quality --variants "frame word weight"``."""
+
 METRICS = lme_metrics.METRICS
 
 

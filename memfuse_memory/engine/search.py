@@ -155,7 +155,7 @@ class QueryPath:
 
     def _keywords(self, request: QueryRequest, pool: int, errors: list[str]) -> dict[str, float]:
         try:
-            return self._memory.query_keywords(request, pool)
+            return self._memory.query_keywords(request, pool, self._settings.frame_word_weight)
         except StorageError as exc:
             errors.append(f"keyword store: {exc}")
             return {}
