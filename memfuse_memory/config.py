@@ -102,6 +102,20 @@ class QueryConfig(_Section):
         description="Share of the best fused score added to candidates whose time fits the query's time words "
         '("last Saturday", "in May 2023", "most recent"); 0 turns the time boost off.',
     )
+    frame_word_weight: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description='Keyword weight of the words of how a question is put ("how many days ago", "I was '
+        'wondering", "our previous chat"; 1: weighed like any word).',
+    )
+    assistant_weight: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="Share of its score an assistant (or tool) turn keeps, so the user's own turns rank first, "
+        'unless the query asks what the assistant said ("you recommended", "remind me"); 1 turns this off.',
+    )
 
 
 class BufferConfig(_Section):

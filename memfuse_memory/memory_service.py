@@ -108,14 +108,14 @@ class MemoryService:
             lambda: self.vectors.query(vector, where, limit), breaker=self.vector_breaker, config=self.retry, attempts=1
         )
 
-    def query_keywords(self, request: QueryRequest, limit: int) -> dict[str, float]:
+    def query_keywords(self, request: QueryRequest, limit: int, frame_weight: float = 1.0) -> dict[str, float]:
         """BM25 over every acknowledged message in scope (buffered or stored).
 
         Any failure of the keyword index surfaces as a StorageError, so a query degrades to the
         other rankings instead of failing with a backend's own exception.
         """
         try:
-            return self.store.keyword_search(request, limit)
+            return self.store.keyword_search(request, limit, frame_weight)
         except StorageError:
             raise
         except Exception as exc:

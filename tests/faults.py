@@ -176,9 +176,9 @@ class FaultyKeywordIndex:
         self.faults = injector or FaultInjector()
         self._original = store.keyword_search
 
-    def keyword_search(self, request: QueryRequest, limit: int) -> dict[str, float]:
+    def keyword_search(self, request: QueryRequest, limit: int, frame_weight: float = 1.0) -> dict[str, float]:
         self.faults.check("keyword_search")
-        return self._original(request, limit)
+        return self._original(request, limit, frame_weight)
 
     def install(self) -> FaultyKeywordIndex:
         self.store.keyword_search = self.keyword_search  # type: ignore[method-assign]

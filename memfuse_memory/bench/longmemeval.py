@@ -78,6 +78,22 @@ TIME_BOOST_GRID: dict[str, dict[str, Any]] = {
 one evidence turn moves a mean by ~0.02) 0.3 gave turn Recall@10 0.948 vs 0.937 off, NDCG@10 0.687
 vs 0.676, Recall@5 0.672 vs 0.688; 0.6 scored like 0.3. The default is 0.3."""
 
+ROLE_PRIOR_GRID: dict[str, dict[str, Any]] = {
+    f"assistant weight {w}": {"buffer": {"query": {"assistant_weight": w}}} for w in (1.0, 0.5, 0.2, 0.0)
+}
+"""Shares of its score an assistant turn keeps (1.0 = off), chosen on the tuning draw with
+``fusion --variants "assistant weight"``."""
+
+FRAME_WORD_GRID: dict[str, dict[str, Any]] = {
+    f"frame word weight {w}": {"buffer": {"query": {"frame_word_weight": w}}} for w in (1.0, 0.3, 0.0)
+} | {
+    "frame word weight 1.0, assistant weight 1.0 (previous default)": {
+        "buffer": {"query": {"frame_word_weight": 1.0, "assistant_weight": 1.0}}
+    }
+}
+"""Keyword weights of the question-frame words (``ranking.keywords.FRAME_WORDS``; 1.0 = plain BM25's), and
+the default before the role prior and frame weights, with ``quality --variants "frame word weight"``."""
+
 METRICS = lme_metrics.METRICS
 
 

@@ -29,6 +29,7 @@ from memfuse_memory.errors import EmbeddingError, StorageError
 from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.models import Hit, QueryRequest, StoredMessage
 from memfuse_memory.ranking.fusion import fuse
+from memfuse_memory.ranking.role_prior import favour_user_turns
 from memfuse_memory.ranking.time_boost import boost
 from memfuse_memory.ranking.time_expressions import resolve
 from memfuse_memory.storage.base import MessageStoreProtocol
@@ -140,6 +141,8 @@ class QueryPath:
             errors.append(f"message store: {exc}")
             messages = {}
         hits = self._time_boost(request, hits, messages)
+        roles = {mid: message.role for mid, message in messages.items()}
+        hits = favour_user_turns(hits, roles, self._settings.assistant_weight, request.text)
         return self._query_buffer.assemble(request, hits, messages, self._write_buffer.location), errors
 
     def _time_boost(self, request: QueryRequest, hits: list[Hit], messages: dict[str, StoredMessage]) -> list[Hit]:
@@ -152,7 +155,7 @@ class QueryPath:
 
     def _keywords(self, request: QueryRequest, pool: int, errors: list[str]) -> dict[str, float]:
         try:
-            return self._memory.query_keywords(request, pool)
+            return self._memory.query_keywords(request, pool, self._settings.frame_word_weight)
         except StorageError as exc:
             errors.append(f"keyword store: {exc}")
             return {}

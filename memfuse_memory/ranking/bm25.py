@@ -13,6 +13,7 @@ import io
 import math
 import zipfile
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,9 +188,12 @@ class Bm25Index:
         entry = self._postings.get(term)
         return 0 if entry is None else len(entry)
 
-    def top(self, stems: list[str], scope: ScopeFilter, limit: int) -> dict[str, float]:
+    def top(
+        self, stems: list[str], scope: ScopeFilter, limit: int, weights: Mapping[str, float] | None = None
+    ) -> dict[str, float]:
         """The ``limit`` best messages in ``scope`` for any of ``stems``: id -> BM25 score, best
-        first (ties: the newer first). Once the index holds :data:`COMMON_MIN_DOCS` messages, terms
+        first (ties: the newer first); ``weights`` scales a term's part of the score (default 1).
+        Once the index holds :data:`COMMON_MIN_DOCS` messages, terms
         in half of them or more are left out (unless all are): their weight is ~0 and their
         postings the longest. Below that every matching message is returned."""
         total = len(self.ids)
@@ -204,6 +208,8 @@ class Bm25Index:
         docs_parts, score_parts = [], []
         for term, df in chosen:
             idf = max(math.log((total - df + 0.5) / (df + 0.5)), MIN_IDF)
+            if weights is not None:
+                idf *= weights.get(term, 1.0)
             packed = np.frombuffer(self._postings[term], dtype=np.uint64).copy()
             docs = (packed >> TF_BITS).astype(np.int64)
             tf = (packed & TF_MAX).astype(np.float32)

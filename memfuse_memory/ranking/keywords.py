@@ -139,6 +139,61 @@ STOP_WORDS = frozenset(
 )
 
 
+FRAME_WORDS = frozenset(
+    [
+        "many",
+        "much",
+        "long",
+        "day",
+        "days",
+        "week",
+        "weeks",
+        "month",
+        "months",
+        "year",
+        "years",
+        "time",
+        "times",
+        "ago",
+        "first",
+        "last",
+        "total",
+        "order",
+        "past",
+        "recent",
+        "recently",
+        "earlier",
+        "later",
+        "since",
+        "current",
+        "currently",
+        "old",
+        "previous",
+        "conversation",
+        "chat",
+        "remind",
+        "wondering",
+        "wonder",
+        "going",
+        "back",
+        "looking",
+        "follow",
+        "want",
+        "wanted",
+        "get",
+        "got",
+        "tell",
+        "know",
+        "remember",
+        "thinking",
+        "planning",
+    ]
+)
+"""Words of how a question is put rather than what it asks about ("how many days ago", "I was wondering",
+"our previous chat"): not stop words, since a message can be about them, but a query weighs them less
+(``buffer.query.frame_word_weight``) so they do not pull in every message that counts days or chats."""
+
+
 def query_terms(text: str, limit: int = MAX_QUERY_TERMS) -> list[str]:
     """Lower-cased words of ``text`` without stop words, first occurrence order, no repeats,
     at most ``limit`` of them: a pasted document must not turn one query into thousands of

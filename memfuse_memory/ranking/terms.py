@@ -15,7 +15,7 @@ from collections import Counter
 
 import Stemmer
 
-from memfuse_memory.ranking.keywords import STOP_WORDS, query_terms
+from memfuse_memory.ranking.keywords import FRAME_WORDS, STOP_WORDS, query_terms
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # the usual separators, turned into spaces so that ``split`` does the work of ``_WORD`` (3x faster)
@@ -48,6 +48,9 @@ def stem(word: str) -> str:
     return found
 
 
+_FRAME_TERMS = frozenset(stem(word) for word in FRAME_WORDS)
+
+
 def words(text: str) -> list[str]:
     """The lower-cased words of ``text``: runs of letters and digits."""
     lowered = text.lower()
@@ -72,3 +75,10 @@ def document_terms(text: str) -> tuple[dict[str, int], int]:
 def query_stems(text: str) -> list[str]:
     """The distinct index terms a query asks for, in the order its words first occur."""
     return list(dict.fromkeys(stem(word) for word in query_terms(text)))
+
+
+def query_weights(text: str, frame_weight: float = 1.0) -> dict[str, float]:
+    """The index terms a query asks for, each with its weight: ``frame_weight`` for the terms of the
+    words of how the question is put (:data:`FRAME_WORDS`, any form: "wondered" as "wondering"), 1 for
+    the others."""
+    return {term: frame_weight if term in _FRAME_TERMS else 1.0 for term in query_stems(text)}

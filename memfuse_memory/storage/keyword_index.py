@@ -31,7 +31,7 @@ from typing import Protocol
 
 from memfuse_memory.models import QueryRequest
 from memfuse_memory.ranking.bm25 import Bm25Index, IndexedMessage
-from memfuse_memory.ranking.terms import query_stems
+from memfuse_memory.ranking.terms import query_weights
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +98,16 @@ class KeywordIndexes:
         self._saver: ThreadPoolExecutor | None = None
         self._closed = False
 
-    def search(self, request: QueryRequest, limit: int) -> dict[str, float]:
-        """BM25 over every acknowledged message in the request's scope: id -> score, best first."""
-        stems = query_stems(request.text)
-        if not stems:
+    def search(self, request: QueryRequest, limit: int, frame_weight: float = 1.0) -> dict[str, float]:
+        """BM25 over every acknowledged message in the request's scope: id -> score, best first; the
+        words of how the question is put weigh ``frame_weight`` (see ``ranking.keywords.FRAME_WORDS``)."""
+        weights = query_weights(request.text, frame_weight)
+        if not weights:
             return {}
         user = self._user(request.user_id)
         with user.lock:
             due = self._refresh(request.user_id, user)
-            found = user.index.top(stems, request.scope, limit)
+            found = user.index.top(list(weights), request.scope, limit, weights)
         self._after(request.user_id, user, due)
         return found
 
@@ -259,9 +260,10 @@ class IndexedKeywords:
             indexes = self.__dict__.setdefault("_keyword_indexes", KeywordIndexes(self, self.keyword_budget))
         return indexes
 
-    def keyword_search(self, request: QueryRequest, limit: int) -> dict[str, float]:
-        """BM25 over message contents within the request's scope: message id -> score (higher is better)."""
-        return self.keyword_indexes.search(request, limit)
+    def keyword_search(self, request: QueryRequest, limit: int, frame_weight: float = 1.0) -> dict[str, float]:
+        """BM25 over message contents within the request's scope: message id -> score (higher is better);
+        the words of how the question is put weigh ``frame_weight``."""
+        return self.keyword_indexes.search(request, limit, frame_weight)
 
     def keyword_stats(self) -> dict[str, int]:
         """What this process holds of the keyword index (see :meth:`KeywordIndexes.stats`)."""

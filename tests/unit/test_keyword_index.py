@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from memfuse_memory.models import Round, Scope, StoredMessage
 from memfuse_memory.ranking.bm25 import COMMON_MIN_DOCS, K1, MIN_IDF, B, Bm25Index, IndexedMessage
-from memfuse_memory.ranking.terms import document_terms, query_stems, stem
+from memfuse_memory.ranking.terms import document_terms, query_stems, query_weights, stem
 from memfuse_memory.scope import ScopeFilter
 from memfuse_memory.storage import keyword_index
 from memfuse_memory.storage.keyword_index import KeywordFeed, KeywordIndexes
@@ -256,3 +256,54 @@ def test_a_new_process_starts_from_the_snapshot_and_a_delete_drops_it(
         assert not second.save_keyword_snapshot("u", stale), "built before the delete: refused"
     finally:
         second.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=12).map(" ".join), min_size=1, max_size=40),
+    st.lists(st.sampled_from(WORDS), min_size=1, max_size=4).map(" ".join),
+    st.dictionaries(st.sampled_from(WORDS).map(stem), st.floats(0, 1), max_size=4),
+)
+def test_a_term_weight_scales_that_terms_part_of_each_score(
+    docs: list[str], query: str, weights: dict[str, float]
+) -> None:
+    index = Bm25Index()
+    for n, doc in enumerate(docs):
+        index.add(message(n, doc))
+    stems = query_stems(query)
+    plain = index.top(stems, ScopeFilter("u"), 100)
+    weighed = index.top(stems, ScopeFilter("u"), 100, weights)
+    assert set(weighed) <= set(plain)
+    expected: dict[str, float] = {}
+    for term in stems:
+        for mid, part in reference_bm25(docs, term).items():
+            expected[mid] = expected.get(mid, 0.0) + weights.get(term, 1.0) * part
+    for mid, score in weighed.items():
+        assert score == pytest.approx(expected[mid], rel=1e-4, abs=1e-9)
+        assert score <= plain[mid] * (1 + 1e-6), "a weight of at most 1 never raises a score"
+    assert index.top(stems, ScopeFilter("u"), 100, dict.fromkeys(stems, 1.0)) == plain
+
+
+def test_question_frame_words_weigh_less_in_a_query() -> None:
+    assert query_weights("How many days ago did I adopt the kitten?", 0.6) == {
+        "mani": 0.6,
+        "dai": 0.6,
+        "ago": 0.6,
+        "adopt": 1.0,
+        "kitten": 1.0,
+    }
+    assert set(query_weights("our previous chats, I was wondering", 0.5).values()) == {0.5}
+    assert query_weights("How many days ago did I adopt the kitten?") == dict.fromkeys(
+        query_stems("How many days ago did I adopt the kitten?"), 1.0
+    )
+
+
+def test_frame_words_no_longer_outrank_what_the_question_is_about() -> None:
+    index = Bm25Index()
+    index.add(message(0, "a rescue kitten, adopted from the shelter"))
+    index.add(message(1, "how many days, how many weeks, how many months: counting days"))
+    for n in range(2, 12):
+        index.add(message(n, f"note {n} about the garden"))
+    weights = query_weights("how many days ago did I adopt my kitten", 0.3)
+    assert next(iter(index.top(list(weights), ScopeFilter("u"), 2, weights))) == "m0"
+    assert next(iter(index.top(list(weights), ScopeFilter("u"), 2))) == "m1"

@@ -35,7 +35,10 @@ class QueryRig:
         self.queries = QueryPath(settings, self.store, memory, self.embedder, self.buffer, QueryBuffer(0, 15))
 
     def add(self, rid: str, text: str, user: str = "alice") -> None:
-        round_ = round_of(rid, text, user=user)
+        self.add_round(rid, text, user=user)
+
+    def add_round(self, rid: str, *texts: str, user: str = "alice") -> None:
+        round_ = round_of(rid, *texts, user=user)
         self.store.append_rounds([round_])
         self.buffer.add_rounds([round_])
 
@@ -97,3 +100,14 @@ def test_the_keyword_search_runs_beside_the_query_embedding(make: Callable[..., 
     assert errors == [] and [r["round_id"] for r in results] == ["r1"]
     assert results[0]["retrieval"]["methods"] == ["keyword", "vector"]
     assert threads["keywords"].startswith("memfuse-keywords") and threads["embedding"] != threads["keywords"]
+
+
+def test_the_user_turn_ranks_above_a_reply_unless_the_query_asks_what_the_assistant_said(
+    make: Callable[..., QueryRig],
+) -> None:
+    path = make()
+    path.add_round("r1", "I bought a gravel bike", "Gravel bike, great! Gravel bike tips: check the gravel bike tyres.")
+    about_user, _ = path.queries.search(query_request("gravel bike", user="alice"))
+    assert [hit["id"] for hit in about_user] == ["r1-0", "r1-1"]
+    about_reply, _ = path.queries.search(query_request("what gravel bike tips did you give?", user="alice"))
+    assert about_reply[0]["id"] == "r1-1"
