@@ -87,7 +87,7 @@ ROLE_PRIOR_GRID: dict[str, dict[str, Any]] = {
 FRAME_WORD_GRID: dict[str, dict[str, Any]] = {
     f"frame word weight {w}": {"buffer": {"query": {"frame_word_weight": w}}} for w in (1.0, 0.3, 0.0)
 } | {
-    "frame word weight 1.0, assistant weight 1.0 (previous default)": {
+    "frame word weight 1.0, assistant weight 1.0 (the ranking before both)": {
         "buffer": {"query": {"frame_word_weight": 1.0, "assistant_weight": 1.0}}
     }
 }

@@ -107,6 +107,8 @@ def test_fusion_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.skip(f"LongMemEval data not present at {longmemeval.DATA}")
     grid = dict(list(longmemeval.FUSION_GRID.items())[:2])
     monkeypatch.setattr(longmemeval, "FUSION_GRID", grid)
+    monkeypatch.setattr(longmemeval, "ROLE_PRIOR_GRID", {})  # the fusion command runs these grids too
+    monkeypatch.setattr(longmemeval, "FRAME_WORD_GRID", {})
     results = run(tmp_path, "fusion", "--tuning-questions", "6", "--haystack-sessions", "2")
     assert set(results["fusion"]["variants"]) == set(grid)
     assert results["fusion"]["questions"] == len(longmemeval.tuning_subset(longmemeval.load_questions(), 6))

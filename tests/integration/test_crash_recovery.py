@@ -141,7 +141,10 @@ def check_searchable(lane: Lane) -> int:
     acks = acknowledged(lane)
     rng = random.Random(lane.seed)
     sample = set(rng.sample(acks, min(40, len(acks)))) | set(acks[-4:])
-    with BlockingBufferService.from_config(data_dir=lane.data_dir, config=overrides(lane.data_dir)) as memory:
+    # Without the role prior: this checks that every acknowledged message is indexed, and the prior
+    # ranks an assistant reply below the session's user turns on purpose, even for its own words.
+    config = {**overrides(lane.data_dir), "buffer": {"query": {"assistant_weight": 1.0}}}
+    with BlockingBufferService.from_config(data_dir=lane.data_dir, config=config) as memory:
         memory.flush_all()
         assert memory.get_stats()["storage"]["pending_rounds"] == 0
         contents = {m["id"]: m["content"] for m in memory.export_messages(user_id="crash")["data"]["messages"]}
