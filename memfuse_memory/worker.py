@@ -255,7 +255,7 @@ class IndexWorker:
     def stats(self) -> dict[str, object]:
         return {
             "alive": self.alive,
-            "nice": thread_nice(self._native_id),
+            "nice": thread_nice(self._native_id) if self.alive else None,  # a dead thread's id may be reused
             "embedded_chunks": self.embedded_chunks,
             "embed_batches": self.embed_batches,
             "embed_batch_latency_ms": self.embed_latency.summary(),
