@@ -22,6 +22,7 @@ from memfuse_memory.errors import StorageError
 from memfuse_memory.models import IdKey, QueryRequest
 from memfuse_memory.storage import keyword_index
 from memfuse_memory.storage.postgres import PostgresMessageStore
+from memfuse_memory.storage.postgres.schema import MIGRATIONS, VALUES_ROUND_LIMIT
 from memfuse_memory.storage.postgres.writes import BULK_MESSAGES
 from tests.builders import round_of
 from tests.integration.message_store_mode import schema_for
@@ -221,3 +222,48 @@ def test_keyword_snapshots_on_postgres(tmp_path: Path, postgres_dsn: str, monkey
         assert "r3-0" not in second.keyword_search(query, 10)
     finally:
         second.close()
+
+
+@pytest.mark.parametrize("size", [1, 2, VALUES_ROUND_LIMIT, VALUES_ROUND_LIMIT + 1, 200])
+def test_a_round_of_any_size_is_stored_whole_and_in_order(tmp_path: Path, postgres_dsn: str, size: int) -> None:
+    # up to VALUES_ROUND_LIMIT messages a VALUES list is sent, beyond it arrays: both keep the order
+    settings = MessageStoreConfig(backend="postgres", dsn=postgres_dsn, schema_name=schema_for(tmp_path))
+    store = PostgresMessageStore(settings)
+    try:
+        round_ = round_of("big", *(f"message {i} with 'quotes', \\ and ünïcode" for i in range(size)))
+        round_.messages[0] = dataclasses.replace(round_.messages[0], name="alice", metadata={"k": [1, "x"]})
+        store.append_rounds([round_of("before", "first"), round_])
+        stored = store.export(user_id="u")
+        assert [m.id for m in stored] == ["before-0"] + [m.id for m in round_.messages]
+        assert [m.content for m in stored[1:]] == [m.content for m in round_.messages]
+        assert [m.seq for m in stored] == sorted(m.seq for m in stored) and len({m.seq for m in stored}) == size + 1
+        assert (stored[1].name, stored[1].metadata) == ("alice", {"k": [1, "x"]})
+        assert [m.role for m in stored[1:]] == [m.role for m in round_.messages]
+        assert store.rounds_by_id([round_.key])[0].seq == round_.seq > 0
+    finally:
+        store.close()
+
+
+def test_migration_drops_the_id_only_indexes(tmp_path: Path, postgres_dsn: str) -> None:
+    import psycopg
+
+    schema = schema_for(tmp_path)
+    settings = MessageStoreConfig(backend="postgres", dsn=postgres_dsn, schema_name=schema)
+    first = PostgresMessageStore(settings)
+    first.close()
+    s = first.s
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:  # back to the schema before the migration
+        conn.execute(f"CREATE INDEX messages_id ON {s}.messages (id)")
+        conn.execute(f"CREATE INDEX rounds_id ON {s}.rounds (id)")
+        conn.execute(f"DELETE FROM {s}.schema_version WHERE version = %s", (len(MIGRATIONS),))
+        store = PostgresMessageStore(settings)
+        try:
+            indexes = conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (schema,))
+            names = {row[0] for row in indexes}
+            version = conn.execute(f"SELECT max(version) FROM {s}.schema_version").fetchone()
+            store.append_rounds([round_of("after", "stored after the migration")])
+            assert [m.id for m in store.export(user_id="u")] == ["after-0"]
+        finally:
+            store.close()
+    assert not {"messages_id", "rounds_id"} & names and "messages_user_seq" in names
+    assert version == (len(MIGRATIONS),)

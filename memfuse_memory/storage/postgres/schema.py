@@ -8,6 +8,7 @@ ids are unique per user (the primary keys include the user).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from memfuse_memory.models import Round, Scope, StoredMessage, to_micros
@@ -19,9 +20,9 @@ __all__ = [
     "BUMP_REWRITES",
     "BUMP_VERSION",
     "INSERT_MESSAGE",
-    "INSERT_ROUND",
     "MESSAGE_COLUMNS",
     "MIGRATIONS",
+    "insert_round_sql",
     "message_row",
     "round_params",
     "to_message",
@@ -86,6 +87,11 @@ MIGRATIONS: tuple[str, ...] = (
         data     bytea  NOT NULL
     );
     """,
+    # ids are unique per user and every lookup names the user: the id-only indexes just slowed adds
+    """
+    DROP INDEX IF EXISTS {s}.messages_id;
+    DROP INDEX IF EXISTS {s}.rounds_id;
+    """,
 )
 
 MIGRATION_LOCK = 0x6D656D66  # advisory lock key held while migrating ("memf")
@@ -100,8 +106,8 @@ INSERT_MESSAGE = (
 # One round, its messages and the user's version in one statement (one round trip; in autocommit
 # it is its own transaction). Messages are inserted in their order, so their seq follows it, and
 # only once the user's version row is locked (``m`` reads ``v``): per user, seq order is commit
-# order, which the keyword index's feed relies on.
-INSERT_ROUND = """
+# order, which the keyword index's feed relies on. ``{rows}`` is the messages' row source.
+_INSERT_ROUND = """
 WITH v AS (
     INSERT INTO {s}.user_versions (user_id, version) VALUES (%(user)s, 1)
     ON CONFLICT (user_id) DO UPDATE SET version = {s}.user_versions.version + 1
@@ -112,14 +118,36 @@ WITH v AS (
 ), m AS (
     INSERT INTO {s}.messages (id, round_seq, user_id, agent_id, session_id, role, content, name, created_us, metadata)
     SELECT x.id, r.seq, %(user)s, %(agent)s, %(session)s, x.role, x.content, x.name, x.created_us, x.metadata
-    FROM v, r, unnest(%(ids)s::text[], %(roles)s::text[], %(contents)s::text[], %(names)s::text[],
-                   %(times)s::bigint[], %(metadata)s::text[])
-         WITH ORDINALITY AS x(id, role, content, name, created_us, metadata, ord)
+    FROM v, r, {rows} AS x(id, role, content, name, created_us, metadata, ord)
     ORDER BY x.ord
     RETURNING 1
 )
 SELECT seq FROM r
 """
+# Arrays unnested: any number of messages in one statement text.
+_UNNEST_ROWS = (
+    "unnest(%(ids)s::text[], %(roles)s::text[], %(contents)s::text[], %(names)s::text[], %(times)s::bigint[], "
+    "%(metadata)s::text[]) WITH ORDINALITY"
+)
+_COLUMNS = {"ids": 0, "roles": 5, "contents": 6, "names": 7, "times": 8, "metadata": 9}  # param -> message_row index
+VALUES_ROUND_LIMIT = 32
+"""Rounds of up to this many messages use a VALUES list instead (one prepared statement per count):
+a quarter less server time than unnesting arrays for a two-message round."""
+
+
+@functools.cache
+def insert_round_sql(messages: int) -> str:
+    """:data:`_INSERT_ROUND` for a round of ``messages`` messages, ``{s}`` still to be replaced."""
+    if messages > VALUES_ROUND_LIMIT:
+        return _INSERT_ROUND.replace("{rows}", _UNNEST_ROWS)
+    rows = ", ".join(
+        f"(%(ids{i})s::text, %(roles{i})s::text, %(contents{i})s::text, %(names{i})s::text, %(times{i})s::bigint, "
+        f"%(metadata{i})s::text, {i})"
+        for i in range(messages)
+    )
+    return _INSERT_ROUND.replace("{rows}", f"(VALUES {rows})")
+
+
 BUMP_VERSION = (
     "INSERT INTO {s}.user_versions (user_id, version) VALUES (%s, 1) "
     "ON CONFLICT (user_id) DO UPDATE SET version = {s}.user_versions.version + 1"
@@ -138,23 +166,25 @@ DELETE FROM {s}.keyword_snapshots WHERE user_id = %(user)s AND EXISTS (SELECT 1 
 
 
 def round_params(round_: Round, owner: int) -> dict[str, Any]:
-    """The parameters of :data:`INSERT_ROUND`."""
+    """The parameters of :func:`insert_round_sql` for this round."""
     scope = round_.scope
     rows = [message_row(m, 0, scope) for m in round_.messages]
-    return {
+    params: dict[str, Any] = {
         "id": round_.id,
         "user": scope.user_id,
         "agent": scope.agent_id,
         "session": scope.session_id,
         "created": to_micros(round_.created_at),
         "owner": owner,
-        "ids": [row[0] for row in rows],
-        "roles": [row[5] for row in rows],
-        "contents": [row[6] for row in rows],
-        "names": [row[7] for row in rows],
-        "times": [row[8] for row in rows],
-        "metadata": [row[9] for row in rows],
     }
+    if len(rows) > VALUES_ROUND_LIMIT:
+        for name, column in _COLUMNS.items():
+            params[name] = [row[column] for row in rows]
+        return params
+    for i, row in enumerate(rows):
+        for name, column in _COLUMNS.items():
+            params[f"{name}{i}"] = row[column]
+    return params
 
 
 def message_row(message: StoredMessage, round_seq: int, scope: Scope) -> tuple[Any, ...]:

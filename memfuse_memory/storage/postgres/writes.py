@@ -21,7 +21,7 @@ from memfuse_memory.storage.postgres.schema import (
     BUMP_REWRITES,
     BUMP_VERSION,
     INSERT_MESSAGE,
-    INSERT_ROUND,
+    insert_round_sql,
     message_row,
     round_params,
 )
@@ -72,7 +72,8 @@ class PgWrites(PgConnection):
             with ExitStack() as stack:
                 conn = stack.enter_context(self._connection() if len(rounds) == 1 else self._write())
                 for round_ in rounds:
-                    row = conn.execute(self.sql(INSERT_ROUND), round_params(round_, self.owner)).fetchone()
+                    sql = self.sql(insert_round_sql(len(round_.messages)))
+                    row = conn.execute(sql, round_params(round_, self.owner)).fetchone()
                     round_.seq = int(row[0]) if row else 0
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateMessageError(f"message or round id already stored: {exc.diag.message_detail}") from exc
@@ -103,7 +104,7 @@ class PgWrites(PgConnection):
         try:
             with self._write() as conn, conn.cursor() as cur:
                 # round row, then version row (as mark_stored), then the messages: inserted with the
-                # version row locked, so per user seq order is commit order (see INSERT_ROUND)
+                # version row locked, so per user seq order is commit order (see insert_round_sql)
                 cur.execute(
                     self.sql("UPDATE {s}.rounds SET stored = false, owner = %s WHERE seq = %s"),
                     (self.owner, round_.seq),
