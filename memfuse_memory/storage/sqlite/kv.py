@@ -9,7 +9,6 @@ connections of its own, opened by the message store's code: WAL, a busy timeout,
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,7 +90,6 @@ class SqliteKV:
         # of our own: this instance only lends its per-thread connections, it writes no messages
         self._db = MessageStore(path, synchronous=synchronous, busy_timeout_ms=busy_timeout_ms)
         self.store_id = self._db.store_id
-        self._write_lock = threading.Lock()  # writers of this process queue here, not in SQLite's busy loop
         try:
             with self._db._using() as conn:
                 conn.executescript(SCHEMA)
@@ -102,7 +100,7 @@ class SqliteKV:
     @contextmanager
     def write(self) -> Iterator[_Transaction]:
         try:
-            with self._write_lock, self._db._write() as conn:
+            with self._db._write() as conn:
                 yield _Transaction(conn)
         except UnicodeEncodeError as exc:
             raise InvalidQueryError(f"not valid Unicode text in a key-value store write: {exc}") from exc
