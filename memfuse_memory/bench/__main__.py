@@ -264,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda config: latency.measure(
                     _sizes(args), cached, raw, repeat=args.repeat, config=_with_vectors(config, vectors)
                 ),
+                passes=1 if args.message_store == "sqlite" else 2,
             )
         results["latency"] = {**next(iter(by_store.values())), "vector store": args.vector_store}
         if args.message_store != "sqlite":
