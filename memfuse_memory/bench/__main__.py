@@ -35,6 +35,7 @@ from memfuse_memory.bench import (
     latency,
     longmemeval,
     message_stores,
+    peers,
     quality,
     report,
     runtimes,
@@ -258,13 +259,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.vector_store == "server":
                 server = stack.enter_context(chroma_server.run_chroma_server(args.out / "chroma-server"))
                 vectors = server.config().model_dump()
-            by_store = message_stores.measure(
+            by_store = message_stores.measure_together(
                 args.message_store,
                 args.pg_dsn,
-                lambda config: latency.measure(
-                    _sizes(args), cached, raw, repeat=args.repeat, config=_with_vectors(config, vectors)
+                lambda chosen: latency.measure_stores(
+                    _sizes(args),
+                    cached,
+                    raw,
+                    {name: _with_vectors(config, vectors) for name, config in chosen.items()},
+                    repeat=args.repeat,
                 ),
-                passes=1 if args.message_store == "sqlite" else 2,
             )
         results["latency"] = {**next(iter(by_store.values())), "vector store": args.vector_store}
         if args.message_store != "sqlite":
@@ -314,8 +318,13 @@ def main(argv: list[str] | None = None) -> int:
         def partial(so_far: dict[str, Any]) -> None:
             report.write(args.out, {**results, "peers": so_far})
 
+        runtimes_used = {args.backend: cached}
+        for other in {"onnx", "torch"} - {args.backend}:  # both runtimes, one cache (their vectors agree)
+            inner = load_embedder(load_config(embedding__backend=other))
+            runtimes_used[other] = CachedEmbedder(inner, args.out / "cache" / "embeddings.sqlite3", "all-MiniLM-L6-v2")
+        switch = peers.RuntimeSwitch(runtimes_used, "onnx")
         results["peers"] = compare.measure(
-            names, cached, _sizes(args, for_peers=True), args.repeat, args.rounds, subset[0] if subset else [], partial
+            names, switch, _sizes(args, for_peers=True), args.repeat, args.rounds, subset[0] if subset else [], partial
         )
     if args.what in ("all", "store"):
         sizes = tuple(int(size) for size in args.store_sizes.split(","))

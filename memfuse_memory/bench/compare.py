@@ -1,11 +1,13 @@
-"""Ours and the peers side by side, in one process, on the same embedder, messages and queries.
+"""Ours and the peers side by side, in one process, on the same model, messages and queries.
 
 For each system in turn, in its own temporary folder: fill the store to each size through its
 bulk path, then time single adds (one user + assistant round per call) and distinct cold
-queries at that size; then, in a fresh store, the ingest rate of one long conversation
-(including our final flush); then retrieval quality on the LongMemEval subset through the same
-evaluation loop as ours. Timed texts carry a per-run salt, so every system pays for a real
-embedding on each timed add and query; fill texts repeat across runs and come from the cache.
+queries at that size under each embedding setting of :data:`SETTINGS` (each system's default
+runtime; everyone on ONNX Runtime), on the same filled store; then, in a fresh store, the ingest
+rate of one long conversation (including our final flush); then retrieval quality on the
+LongMemEval subset through the same evaluation loop as ours (both on ONNX Runtime). Timed texts
+carry a per-run salt, so every system pays for a real embedding on each timed add and query; fill
+texts repeat across runs and come from the cache.
 """
 
 from __future__ import annotations
@@ -16,11 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from memfuse_memory.bench import latency, longmemeval, peers, throughput
-from memfuse_memory.embedding.base import Embedder
 
 SYSTEMS = ["ours", "langchain", "llamaindex", "mem0"]
 QUERIES = 50
 """Cold queries timed at each size (fewer when ``repeat`` is smaller)."""
+
+SETTINGS = {
+    "defaults": "each system on its default runtime: ours on ONNX Runtime, each peer on PyTorch "
+    "(sentence-transformers, the local embedding path each peer documents)",
+    "onnx": "every system handed the same ONNX Runtime embedder",
+}
+"""Embedding settings the adds and queries are timed under (row label -> what it means)."""
+
+
+def runtime_for(setting: str, name: str) -> str:
+    """The runtime ``name`` embeds with under ``setting``: ours keeps ONNX Runtime (its default)."""
+    return "onnx" if setting == "onnx" or name == "ours" else "torch"
+
 
 QUALITY = ["turn_recall@5", "turn_recall@10", "turn_ndcg_any@10", "session_recall@5", "session_recall@10"]
 
@@ -38,27 +52,42 @@ def _fill(system: peers.MemorySystem, start: int, stop: int) -> None:
     system.flush()
 
 
-def scaling(system: peers.MemorySystem, sizes: list[int], repeat: int, salt: str) -> dict[int, dict[str, Any]]:
-    """Add and cold-query percentiles (ms) at each stored size, plus the time the fill took."""
+def scaling(
+    system: peers.MemorySystem,
+    name: str,
+    sizes: list[int],
+    repeat: int,
+    salt: str,
+    switch: peers.RuntimeSwitch,
+    settings: list[str],
+) -> dict[int, dict[str, Any]]:
+    """Add and cold-query percentiles (ms) at each stored size under each embedding setting (on
+    the same filled store), plus the time the fill took."""
     out: dict[int, dict[str, Any]] = {}
     stored = 0
     counter = iter(range(10**9))
     for size in sizes:
+        switch.use("onnx")
         started = time.perf_counter()
         _fill(system, stored, size)
         fill_seconds = time.perf_counter() - started
         stored = size
-        adds = latency.timed(lambda: system.add("bench", "live", _round(next(counter), salt)), repeat)
-        system.flush()
-        queries = latency.timed(
-            lambda: system.search("bench", latency.question(next(counter), salt), 10),
-            min(QUERIES, repeat),
-        )
-        out[size] = {
-            "add": latency.percentiles(adds),
-            "query": latency.percentiles(queries),
-            "fill_seconds": round(fill_seconds, 2),
-        }
+        out[size] = {"fill_seconds": round(fill_seconds, 2)}
+        for setting in settings:
+            runtime = runtime_for(setting, name)
+            switch.use(runtime)
+            adds = latency.timed(lambda: system.add("bench", "live", _round(next(counter), salt)), repeat)
+            system.flush()
+            queries = latency.timed(
+                lambda: system.search("bench", latency.question(next(counter), salt), 10),
+                min(QUERIES, repeat),
+            )
+            out[size][setting] = {
+                "runtime": runtime,
+                "add": latency.percentiles(adds),
+                "query": latency.percentiles(queries),
+            }
+        switch.use("onnx")
     return out
 
 
@@ -75,14 +104,21 @@ def ingest_rate(system: peers.MemorySystem, rounds: int, salt: str) -> float:
 
 
 def measure_one(
-    make: Any, sizes: list[int], repeat: int, rounds: int, questions: list[longmemeval.Question]
+    name: str,
+    make: Any,
+    sizes: list[int],
+    repeat: int,
+    rounds: int,
+    questions: list[longmemeval.Question],
+    switch: peers.RuntimeSwitch,
 ) -> dict[str, Any]:
     """Every measurement of one system, each part in a fresh store."""
     salt = f"r{time.time_ns()}"
     result: dict[str, Any] = {}
+    settings = [s for s in SETTINGS if s == "onnx" or "torch" in switch.runtimes]
     with peers.running(make) as system:
         result["name"] = system.name
-        result["sizes"] = scaling(system, sizes, repeat, salt)
+        result["sizes"] = scaling(system, name, sizes, repeat, salt, switch, settings)
     with peers.running(make) as system:
         result["ingest_messages_per_s"] = round(ingest_rate(system, rounds, salt), 1)
     if questions:
@@ -93,14 +129,15 @@ def measure_one(
 
 def measure(
     names: list[str],
-    embedder: Embedder,
+    switch: peers.RuntimeSwitch,
     sizes: list[int],
     repeat: int,
     rounds: int,
     questions: list[longmemeval.Question],
     on_progress: Callable[[dict[str, Any]], Any] | None = None,
 ) -> dict[str, Any]:
-    """The side-by-side results of the named systems (``ours`` first), and why any peer was skipped.
+    """The side-by-side results of the named systems (``ours`` first), and why any peer was skipped;
+    ``switch`` holds the runtimes (``onnx``, and ``torch`` for the peers' default setting).
 
     ``on_progress`` gets the report so far after each system, so a long run keeps what it measured.
     """
@@ -117,7 +154,8 @@ def measure(
             report["skipped"][name] = reason
             continue
         print(f"peers: {name} ...", flush=True)
-        report["systems"][name] = measure_one(peers.factory(name, embedder), sizes, repeat, rounds, questions)
+        make = peers.factory(name, switch)
+        report["systems"][name] = measure_one(name, make, sizes, repeat, rounds, questions, switch)
         if on_progress is not None:
             on_progress(report)
     return report
@@ -147,15 +185,27 @@ def _cell(value: float | None, base: float | None, unit: str) -> str:
     return f"{value:,.0f}{unit}{ratio}" if value >= 100 else f"{value:.3g}{unit}{ratio}"
 
 
+def _settings(entry: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Setting -> timings at one size; a result from before the settings is one ``shared`` setting."""
+    found = {k: v for k, v in entry.items() if isinstance(v, dict) and "add" in v}
+    return found or {"shared": entry}
+
+
 def _rows(report: dict[str, Any]) -> list[tuple[str, str, dict[str, float | None]]]:
     """(label, unit, value per system) for every compared number."""
     systems = report["systems"]
     rows: list[tuple[str, str, dict[str, float | None]]] = []
+    first = next(iter(systems.values()))
     for size in report["sizes"]:
-        for op, stats in (("add", ("p50", "p95", "p99")), ("query", ("p50", "p95"))):
-            for stat in stats:
-                values = {n: s["sizes"][_key(s["sizes"], size)][op][stat] for n, s in systems.items()}
-                rows.append((f"{op} {stat} at {size:,} stored", " ms", values))
+        for setting in _settings(first["sizes"][_key(first["sizes"], size)]):
+            tag = "" if setting == "shared" else f", {setting}"
+            for op, stats in (("add", ("p50", "p95", "p99")), ("query", ("p50", "p95", "p99"))):
+                for stat in stats:
+                    values = {
+                        n: _settings(s["sizes"][_key(s["sizes"], size)]).get(setting, {}).get(op, {}).get(stat)
+                        for n, s in systems.items()
+                    }
+                    rows.append((f"{op} {stat} at {size:,} stored{tag}", " ms", values))
     rows.append(("ingest, messages/s", "", {n: s["ingest_messages_per_s"] for n, s in systems.items()}))
     if report["questions"]:
         for metric in QUALITY:
@@ -180,12 +230,14 @@ def section(report: dict[str, Any]) -> list[str]:
     lines = [
         "## Peers side by side",
         "",
-        "Same process, same embedder (one cache over the local all-MiniLM-L6-v2, handed to every framework in "
-        "its own interface, so this compares the memory systems, not their embedding), each system on its own "
-        "embedded Chroma, same messages and queries. A cell is the absolute number and, in brackets, its ratio "
-        "to ours (for latency lower is better, for throughput and recall higher is better). Adds are one "
-        "user + assistant round per call with fresh texts (a real embedding for every system that embeds "
-        f"inline); queries are {report['queries']} distinct cold questions, top 10, scoped to one user.",
+        "Same process, same model (the local all-MiniLM-L6-v2, handed to every framework in its own interface), "
+        "each system on its own embedded Chroma, same messages and queries. A cell is the absolute number and, "
+        "in brackets, its ratio to ours (for latency lower is better, for throughput and recall higher is "
+        "better). Adds are one user + assistant round per call with fresh texts (a real embedding for every "
+        f"system that embeds inline); queries are {report['queries']} distinct cold questions, top 10, scoped "
+        "to one user. Latency rows are timed on the same filled store under each embedding setting: "
+        + "; ".join(f"*{name}*: {text}" for name, text in SETTINGS.items())
+        + ". Ingest and recall run on ONNX Runtime for every system.",
         "",
         "| measure | " + " | ".join(report["systems"][n]["name"] for n in names) + " |",
         "| --- |" + " --- |" * len(names),
@@ -221,7 +273,10 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
     for ax, op in zip(axes, ("add", "query"), strict=True):
         for system in report["systems"].values():
             sizes = system["sizes"]
-            ax.plot([int(s) for s in sizes], [sizes[s][op]["p50"] for s in sizes], marker="o", label=system["name"])
+            for setting, style in zip(_settings(next(iter(sizes.values()))), ("-", "--"), strict=False):
+                label = system["name"] if setting in ("shared", "defaults") else f"{system['name']}, {setting}"
+                points = [_settings(sizes[s])[setting][op]["p50"] for s in sizes]
+                ax.plot([int(s) for s in sizes], points, marker="o", linestyle=style, label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("stored messages")

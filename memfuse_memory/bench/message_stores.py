@@ -74,57 +74,43 @@ def round_trip_floor(settings: dict[str, Any], repeat: int = 200) -> dict[str, f
     return percentiles(samples)
 
 
-def measure(
-    choice: str, dsn: str, run: Callable[[dict[str, Any] | None], dict[str, Any]], *, passes: int = 1
-) -> dict[str, Any]:
-    """``run`` (the latency stage) on each chosen store: name -> its result; a PostgreSQL store's
-    result also holds the round-trip floor measured just before it.
-
-    With ``passes`` > 1 the stores take turns (sqlite, postgres, sqlite, postgres, ...), each pass on
-    a fresh schema, and each operation keeps the pass with its lowest p50 (:func:`best_of`): a load
-    change on this shared machine then lands on both stores instead of on whichever ran second."""
+def measure(choice: str, dsn: str, run: Callable[[dict[str, Any] | None], dict[str, Any]]) -> dict[str, Any]:
+    """``run`` (a stage on one store) on each chosen store in turn: name -> its result, with the
+    load average around it and, for PostgreSQL, the round-trip floor measured just before it."""
     with configs(choice, dsn) as chosen:
-        by_pass: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
-        for index in range(passes):
-            for name, config in chosen.items():
-                if config is not None and index:
-                    settings = dict(config["storage"]["message_store"])
-                    settings["schema_name"] = f"{settings['schema_name']}_{index}"
-                    config = {"storage": {"message_store": settings}}
-                load = os.getloadavg()[0]
-                floor = round_trip_floor(config["storage"]["message_store"]) if config is not None else None
-                result = run(config)
-                result["load_average"] = [round(load, 2), round(os.getloadavg()[0], 2)]
-                if floor is not None:
-                    result["baselines"]["postgres insert+commit"] = floor
-                by_pass[name].append(result)
-        return {name: best_of(results) for name, results in by_pass.items()}
+        results = {}
+        for name, config in chosen.items():
+            load = os.getloadavg()[0]
+            floor = round_trip_floor(config["storage"]["message_store"]) if config is not None else None
+            results[name] = run(config)
+            _annotate(results[name], load, floor)
+        return results
 
 
-def best_of(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The first pass's result, each ``sizes`` operation (and baseline) replaced by the pass with the
-    lowest p50; ``p50_by_pass`` keeps every pass's p50 and ``load_average`` every pass's load."""
-    if len(results) == 1:
-        return results[0]
-    best = dict(results[0])
-    best["passes"] = len(results)
-    best["load_average"] = [value for result in results for value in result["load_average"]]
-    for part in ("sizes", "baselines"):
-        if part not in best:
-            continue
-        merged: dict[Any, Any] = {}
-        for key, first in results[0][part].items():
-            runs = [result[part][key] for result in results]
-            if isinstance(first, dict) and "p50" in first:  # a baseline
-                merged[key] = min(runs, key=lambda timing: timing["p50"])
-                continue
-            merged[key] = dict(first)
-            for op, timing in first.items():
-                if isinstance(timing, dict) and "p50" in timing:
-                    merged[key][op] = min((run[op] for run in runs), key=lambda timing: timing["p50"])
-            merged[key]["p50_by_pass"] = {op: [run[op]["p50"] for run in runs] for op in TARGETS if op in first}
-        best[part] = merged
-    return best
+def measure_together(
+    choice: str, dsn: str, run: Callable[[dict[str, dict[str, Any] | None]], dict[str, dict[str, Any]]]
+) -> dict[str, Any]:
+    """``run`` (the latency stage) on all chosen stores at once, their operations taking turns in
+    one process (``latency.measure_stores``): a load change on this shared machine then lands on
+    every store alike, instead of on whichever ran second. Name -> its result, as :func:`measure`."""
+    with configs(choice, dsn) as chosen:
+        load = os.getloadavg()[0]
+        floors = {
+            name: round_trip_floor(config["storage"]["message_store"])
+            for name, config in chosen.items()
+            if config is not None
+        }
+        results = run(chosen)
+        for name, result in results.items():
+            _annotate(result, load, floors.get(name))
+            result["interleaved"] = len(results) > 1
+        return results
+
+
+def _annotate(result: dict[str, Any], load: float, floor: dict[str, float] | None) -> None:
+    result["load_average"] = [round(load, 2), round(os.getloadavg()[0], 2)]
+    if floor is not None:
+        result["baselines"]["postgres insert+commit"] = floor
 
 
 def table(
@@ -136,10 +122,6 @@ def table(
         for op in operations:
             lines.append(f"| {int(size):,} | {op} | " + " | ".join(cell(name, size, op) for name in names) + " |")
     return lines
-
-
-def _spans(loads: list[float]) -> list[str]:
-    return [f"{start}-{end}" for start, end in zip(loads[::2], loads[1::2], strict=True)]
 
 
 def section(by_store: dict[str, dict[str, Any]]) -> list[str]:
@@ -165,14 +147,14 @@ def section(by_store: dict[str, dict[str, Any]]) -> list[str]:
         if "postgres insert+commit" in by_store[name].get("baselines", {})
     ]
     if all("load_average" in by_store[name] for name in names):
-        loads = [f"{name} {', '.join(_spans(by_store[name]['load_average']))}" for name in names]
+        loads = [f"{name} {'-'.join(map(str, by_store[name]['load_average']))}" for name in names]
         lines += ["", "Load average (1 min) at the start and end of each store's run: " + "; ".join(loads) + "."]
-    passes = by_store[names[0]].get("passes", 1)
-    if passes > 1:
+    if by_store[names[0]].get("interleaved"):
         lines += [
             "",
-            f"The stores took turns, {passes} runs each, each on fresh storage; a cell is the lower p50 of its "
-            "store's runs (every run's p50 is in results.json, `p50_by_pass`).",
+            "The stores ran in one process at once, one engine each, their operations taking turns (blocks of "
+            "20 adds, each engine flushed before the other's block; one cold query each; batches of cached "
+            "queries), so a change of load lands on both.",
         ]
     if floors:
         lines += [

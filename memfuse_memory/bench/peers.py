@@ -18,11 +18,13 @@ import os
 import re
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+import numpy as np
 
 from memfuse_memory.blocking import BlockingBufferService
 from memfuse_memory.embedding.base import Embedder
@@ -57,6 +59,28 @@ class MemorySystem(Protocol):
 
     def close(self) -> None:
         """Release files and threads."""
+
+
+class RuntimeSwitch:
+    """One embedder interface over several runtimes of the same model (ONNX Runtime, PyTorch), so a
+    filled store can be timed under each without filling it again; vectors agree to ~1e-7."""
+
+    def __init__(self, runtimes: dict[str, Embedder], current: str) -> None:
+        self.runtimes = runtimes
+        self.current = current
+
+    @property
+    def dimension(self) -> int:
+        return self.runtimes[self.current].dimension
+
+    def use(self, runtime: str) -> None:
+        """Embed with ``runtime`` from now on."""
+        if runtime not in self.runtimes:
+            raise KeyError(f"no {runtime} runtime in this run: {sorted(self.runtimes)}")
+        self.current = runtime
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return self.runtimes[self.current].embed(texts)
 
 
 def _chroma_client(folder: Path) -> Any:

@@ -1,39 +1,45 @@
-"""The side-by-side latency of message stores: alternated passes keep each operation's best pass."""
+"""The side-by-side latency of message stores: the stores run at once in one process, and the
+section gives PostgreSQL's p50 as ratios to SQLite's with the round-trip floor."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+import pytest
 
 from memfuse_memory.bench import message_stores
 
 
-def _result(add: float, cold: float, floor: float, load: float) -> dict[str, Any]:
+def _result(add: float, cold: float) -> dict[str, Any]:
     return {
-        "sizes": {1000: {"add": {"p50": add, "p99": add * 10}, "cold query": {"p50": cold}, "stored messages": 1002}},
-        "baselines": {"sqlite insert+commit": {"p50": floor}},
-        "load_average": [load, load + 1],
+        "sizes": {1000: {"add": {"p50": add, "p99": add * 10}, "cold query": {"p50": cold}}},
+        "baselines": {"sqlite insert+commit": {"p50": 0.01}},
     }
 
 
-def test_best_of_keeps_each_operation_from_the_pass_with_the_lowest_p50() -> None:
-    best = message_stores.best_of([_result(0.9, 20.0, 0.02, 1.0), _result(0.7, 25.0, 0.01, 2.0)])
-    size = best["sizes"][1000]
-    assert size["add"] == {"p50": 0.7, "p99": 7.0}  # the whole timing of the better pass, not a mix
-    assert size["cold query"] == {"p50": 20.0}
-    assert size["stored messages"] == 1002
-    assert size["p50_by_pass"] == {"add": [0.9, 0.7], "cold query": [20.0, 25.0]}
-    assert best["baselines"]["sqlite insert+commit"] == {"p50": 0.01}
-    assert best["passes"] == 2 and best["load_average"] == [1.0, 2.0, 2.0, 3.0]
+def test_measure_together_runs_every_store_in_one_call_and_annotates_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    chosen = {"sqlite": None, "postgres": {"storage": {"message_store": {"dsn": "x", "synchronous_commit": "on"}}}}
 
+    @contextmanager
+    def fake_configs(choice: str, dsn: str) -> Iterator[dict[str, Any]]:
+        yield chosen
 
-def test_one_pass_is_returned_unchanged() -> None:
-    only = _result(0.9, 20.0, 0.02, 1.0)
-    assert message_stores.best_of([only]) is only
+    monkeypatch.setattr(message_stores, "configs", fake_configs)
+    monkeypatch.setattr(message_stores, "round_trip_floor", lambda settings: {"p50": 0.4})
+    calls: list[list[str]] = []
 
+    def run(configs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        calls.append(list(configs))
+        return {"sqlite": _result(0.3, 20.0), "postgres": _result(0.8, 21.0)}
 
-def test_the_section_says_the_stores_took_turns() -> None:
-    sqlite = message_stores.best_of([_result(0.3, 20.0, 0.02, 1.0), _result(0.4, 21.0, 0.02, 1.0)])
-    postgres = message_stores.best_of([_result(0.9, 22.0, 0.02, 1.0), _result(0.8, 23.0, 0.02, 1.0)])
-    text = "\n".join(message_stores.section({"sqlite": sqlite, "postgres": postgres}))
+    results = message_stores.measure_together("both", "", run)
+    assert calls == [["sqlite", "postgres"]], "one run holding both stores"
+    assert results["postgres"]["baselines"]["postgres insert+commit"] == {"p50": 0.4}
+    assert "postgres insert+commit" not in results["sqlite"]["baselines"]
+    assert all(r["interleaved"] and len(r["load_average"]) == 2 for r in results.values())
+    text = "\n".join(message_stores.section(results))
     assert "| 1,000 | add | 0.300 | 0.800 (2.67x) |" in text
-    assert "took turns, 2 runs each" in text and "sqlite 1.0-2.0, 1.0-2.0" in text
+    assert "| 1,000 | cold query | 20.000 | 21.000 (1.05x) |" in text
+    assert "ran in one process at once" in text and "p50: postgres 0.400 ms" in text
