@@ -185,7 +185,12 @@ class StorageConfig(_Section):
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         "NORMAL", description="NORMAL survives a process crash; FULL also survives power loss (slower add)."
     )
-    busy_timeout_ms: int = Field(5000, ge=0, description="How long SQLite waits on a lock held by another writer.")
+    busy_timeout_ms: int = Field(
+        5000,
+        ge=0,
+        description="How long SQLite waits on a lock held by another process's writer (writers of one process "
+        "take turns on a lock of their own first).",
+    )
     vector_store: VectorStoreConfig = VectorStoreConfig()
     message_store: MessageStoreConfig = MessageStoreConfig()
 
