@@ -161,8 +161,13 @@ def test_peers_smoke(tmp_path: Path) -> None:
     results = run(tmp_path, "peers", "--sizes", "10,20", "--repeat", "2", "--rounds", "2", "--questions", "0")
     report = results["peers"]
     assert set(report["systems"]) | set(report["skipped"]) == set(compare.SYSTEMS)
-    for system in report["systems"].values():
+    for name, system in report["systems"].items():
         assert set(system["sizes"]) == {"10", "20"}
         assert system["ingest_messages_per_s"] > 0
-    assert "## Peers side by side" in (tmp_path / "REPORT.md").read_text()
+        for size in system["sizes"].values():  # timed on the real ONNX and PyTorch runtimes
+            assert size["onnx"]["runtime"] == "onnx" and size["onnx"]["query"]["p50"] > 0
+            assert size["defaults"]["runtime"] == ("onnx" if name == "ours" else "torch")
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "## Peers side by side" in text and "query p50 at 20 stored, defaults" in text
+    assert "query p50 at 20 stored, onnx" in text
     assert (tmp_path / "peers_scaling.png").stat().st_size > 1000
