@@ -32,9 +32,10 @@ def write_lock(path: Path) -> threading.RLock:
     """The lock this process's writers of ``path`` queue on before ``BEGIN IMMEDIATE``.
 
     Without it a writer that finds another thread's transaction open gets SQLITE_BUSY and sleeps
-    in SQLite's busy handler (1, 2, 5, 10 ms ...) however soon that transaction ends: an add behind
-    the index worker's commit took 5-8 ms instead of 0.5. Queued here it starts the moment the other
-    commits; the busy timeout is left to writers in other processes.
+    in SQLite's busy handler (1, 2, 5, 10 ms ...) however soon that transaction ends, so an add
+    behind the index worker's commit could wait milliseconds for a sub-millisecond transaction.
+    Queued here it starts the moment the other commits; the busy timeout is left to writers in
+    other processes.
     """
     key = path.resolve()
     with _WRITE_LOCKS_GUARD:
