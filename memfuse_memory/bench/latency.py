@@ -177,18 +177,6 @@ def _add(memory: BlockingBufferService, counter: Any, salt: str) -> None:
     memory.add(messages, session_id="live", user_id="bench")
 
 
-def measure(
-    sizes: list[int],
-    embedder: Embedder,
-    raw_embedder: Embedder,
-    repeat: int = 200,
-    config: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Latency percentiles of each operation at each store size, plus RSS growth of buffers and cache;
-    ``config`` selects another message store (see ``bench.message_stores``)."""
-    return measure_stores(sizes, embedder, raw_embedder, {"store": config}, repeat)["store"]
-
-
 def measure_stores(
     sizes: list[int],
     embedder: Embedder,
@@ -196,10 +184,12 @@ def measure_stores(
     configs: dict[str, dict[str, Any] | None],
     repeat: int = 200,
 ) -> dict[str, dict[str, Any]]:
-    """:func:`measure` on several engines in one process (one per config), each timed operation
-    taking turns across them: blocks of :data:`ADD_BLOCK` adds (each engine flushed, untimed, before
-    the next one's block), one cold query each, batches of cached queries. Name -> that engine's
-    result; RSS growth is measured on the first."""
+    """Latency percentiles of each operation at each store size, plus RSS growth of buffers and
+    cache, on one engine per config (each selects a message store, see ``bench.message_stores``),
+    all in one process. With several, each timed operation takes turns across them: blocks of
+    :data:`ADD_BLOCK` adds (each engine flushed, untimed, before the next one's block), one cold
+    query each, batches of cached queries. Name -> that engine's result; RSS growth is measured on
+    the first."""
     process = psutil.Process(os.getpid())
     salt = f"r{time.time_ns()}"  # timed texts are new to the embedding cache: each add and query pays its embedding
     with tempfile.TemporaryDirectory(prefix="lat-") as tmp, ExitStack() as stack:
