@@ -89,7 +89,7 @@ class QueryConfig(_Section):
     )
     keyword_weight: float = Field(0.6, ge=0, description="Weight of the keyword (BM25) ranking in fusion.")
     vector_weight: float = Field(0.4, ge=0, description="Weight of the vector (cosine) ranking in fusion.")
-    candidate_pool: int = Field(50, ge=1, description="Candidates drawn from each ranking before fusion.")
+    candidate_pool: int = Field(100, ge=1, description="Candidates drawn from each ranking before fusion.")
     embed_pending_limit: int = Field(
         32,
         ge=0,

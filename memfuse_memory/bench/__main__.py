@@ -96,15 +96,7 @@ def _quality(
     chosen = {
         k: v
         for k, v in (
-            longmemeval.VARIANTS
-            | (
-                longmemeval.TIME_BOOST_GRID
-                | longmemeval.FUSION_GRID
-                | longmemeval.ROLE_PRIOR_GRID
-                | longmemeval.FRAME_WORD_GRID
-                if args.variants
-                else {}
-            )
+            longmemeval.VARIANTS | (longmemeval.TIME_BOOST_GRID | longmemeval.tuning_grids() if args.variants else {})
         ).items()
         if _selected(k, args.variants)
     }
@@ -296,11 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.haystack_sessions:
             tuning = longmemeval.trimmed(tuning, args.haystack_sessions)
             how += f", haystacks trimmed to {args.haystack_sessions} sessions"
-        grid = {
-            k: v
-            for k, v in (longmemeval.FUSION_GRID | longmemeval.ROLE_PRIOR_GRID | longmemeval.FRAME_WORD_GRID).items()
-            if _selected(k, args.variants)
-        }
+        grid = {k: v for k, v in longmemeval.tuning_grids().items() if _selected(k, args.variants)}
 
         def fusion_so_far(so_far: dict[str, Any]) -> None:
             report.write(args.out, {**results, "fusion": so_far})

@@ -29,7 +29,7 @@ from memfuse_memory.storage.keyword_index import KeywordIndexes
 from memfuse_memory.storage.sqlite.store import MessageStore
 
 USER = "bench"
-POOL = 50  # the engine's default candidate pool
+POOL = 50  # top-k of the keyword comparison (the engine draws `candidate_pool`, 100 by default)
 LONG_QUERY = " ".join(f"w{n}" for n in range(10_000))  # 10k distinct words, none of them stored
 
 

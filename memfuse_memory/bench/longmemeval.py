@@ -94,6 +94,18 @@ FRAME_WORD_GRID: dict[str, dict[str, Any]] = {
 """Keyword weights of the question-frame words (``ranking.keywords.FRAME_WORDS``; 1.0 = plain BM25's), and
 the default before the role prior and frame weights, with ``quality --variants "frame word weight"``."""
 
+CANDIDATE_POOL_GRID: dict[str, dict[str, Any]] = {
+    f"candidate pool {n}": {"buffer": {"query": {"candidate_pool": n}}} for n in (50, 100, 200)
+}
+"""Candidates drawn from each ranking before fusion (the default is 100, chosen on the tuning draw with
+``fusion --variants "candidate pool"``; 50 was the default before)."""
+
+
+def tuning_grids() -> dict[str, dict[str, Any] | None]:
+    """Every grid the ``fusion`` command chooses from on the tuning draw (``quality`` can run them too)."""
+    return FUSION_GRID | ROLE_PRIOR_GRID | FRAME_WORD_GRID | CANDIDATE_POOL_GRID
+
+
 METRICS = lme_metrics.METRICS
 
 
