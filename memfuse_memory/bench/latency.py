@@ -123,25 +123,27 @@ def _cold_queries(
 ) -> dict[str, dict[str, Any]]:
     """Cold queries, each followed by its parts alone on another new question: the query embedding,
     one bare Chroma query of the user's collection (the issue's baseline is the two together), and
-    the keyword search. Interleaved (and the stores take turns), so a load change lands on the
-    query and its baseline, and on every store, alike. Store name -> percentiles by part."""
+    the keyword search, both parts drawing the engine's ``candidate_pool`` as its query does.
+    Interleaved (and the stores take turns), so a load change lands on the query and its baseline,
+    and on every store, alike. Store name -> percentiles by part."""
     samples: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in memories}
     for _ in range(repeat):
         for name, memory in memories.items():
             out = samples[name]
+            pool = memory.engine.config.buffer.query.candidate_pool
             out["cold query"] += timed(lambda m=memory: m.query(question(next(counter) + 7, salt), user_id="bench"), 1)
             text_ = question(next(counter) + 7, salt)
             started = time.perf_counter()
             vector = raw_embedder.embed([text_])[0]
             embedded = time.perf_counter()
-            memory.engine.components.vectors.query(vector, ScopeFilter("bench"), 50)
+            memory.engine.components.vectors.query(vector, ScopeFilter("bench"), pool)
             done = time.perf_counter()
             out["query embedding"].append((embedded - started) * 1000)
             out["bare chroma query"].append((done - embedded) * 1000)
             out["embedding + chroma query"].append((done - started) * 1000)
             request = QueryRequest(text_, 10, "bench", None, None, "score", "desc", None, None, None)
             store = memory.engine.components.store
-            out["keyword search"] += timed(lambda r=request, st=store: st.keyword_search(r, 50), 1)
+            out["keyword search"] += timed(lambda r=request, st=store, k=pool: st.keyword_search(r, k), 1)
     return {name: {part: percentiles(values) for part, values in parts.items()} for name, parts in samples.items()}
 
 
@@ -236,6 +238,7 @@ def measure_stores(
                     "cold query embeddings from cache": cold_cache_hits,
                     **cold[name],
                     "stored messages": stats[name]["storage"]["messages"],
+                    "candidate pool": memory.engine.config.buffer.query.candidate_pool,
                 }
         first, memory = next(iter(memories.items()))
         rss_start = process.memory_info().rss

@@ -74,11 +74,16 @@ def _cold_parts(result: dict[str, Any], sizes: list[Any]) -> list[str]:
     return [
         f"- cold query at {int(size):,} stored: {row['cold query']['p50']:.2f} ms = "
         f"{row['cold query']['p50'] / row['embedding + chroma query']['p50']:.2f}x one bare query embedding plus "
-        f"one bare Chroma query of the user's collection ({row['embedding + chroma query']['p50']:.2f} ms); "
+        f"one bare Chroma query of the user's collection{_top(row)} ({row['embedding + chroma query']['p50']:.2f} ms); "
         f"alone: embedding {row['query embedding']['p50']:.2f}, Chroma {row['bare chroma query']['p50']:.2f}, "
         f"keyword search {row['keyword search']['p50']:.2f} ms"
         for size, row in rows
     ]
+
+
+def _top(row: dict[str, Any]) -> str:
+    """How many candidates the bare Chroma query and the keyword search drew (absent in older runs)."""
+    return f" for the {row['candidate pool']} candidates the query draws" if "candidate pool" in row else ""
 
 
 def _table(variants: dict[str, Any], part: str | None = None, floor: bool = True) -> list[str]:

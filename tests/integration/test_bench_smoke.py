@@ -11,6 +11,7 @@ import pytest
 from memfuse_memory.bench import compare, latency, longmemeval, peers, startup
 from memfuse_memory.bench.__main__ import main
 from memfuse_memory.bench.embed_cache import CachedEmbedder
+from memfuse_memory.config import QueryConfig
 from memfuse_memory.embedding.loader import load_embedder
 
 
@@ -28,7 +29,12 @@ def test_latency_smoke(tmp_path: Path) -> None:
     parts = results["latency"]["sizes"]["120"]
     assert all(parts[key]["p50"] > 0 for key in ("query embedding", "bare chroma query", "keyword search"))
     assert "## Seed latency table" in (tmp_path / "REPORT.md").read_text()
-    assert "one bare Chroma query of the user's collection" in (tmp_path / "REPORT.md").read_text()
+    pool = parts["candidate pool"]
+    assert pool == QueryConfig().candidate_pool  # the parts draw what the engine's query draws
+    assert (
+        f"one bare Chroma query of the user's collection for the {pool} candidates"
+        in (tmp_path / "REPORT.md").read_text()
+    )
     assert (tmp_path / "latency.png").stat().st_size > 1000
 
 
