@@ -12,11 +12,11 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from memfuse_memory.scope import IdKey, Scope, ScopeFilter
 
-__all__ = ["Chunk", "Hit", "IdKey", "QueryRequest", "Round", "Scope", "ScopeFilter", "StoredMessage"]
+__all__ = ["Chunk", "Hit", "IdKey", "MessageFacts", "QueryRequest", "Round", "Scope", "ScopeFilter", "StoredMessage"]
 
 Role = Literal["system", "user", "assistant", "tool"]
 ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
@@ -41,6 +41,13 @@ def from_micros(micros: int) -> datetime:
 def iso(moment: datetime) -> str:
     """ISO 8601 rendering used in every reply."""
     return moment.isoformat().replace("+00:00", "Z")
+
+
+class MessageFacts(NamedTuple):
+    """What ranking needs of a stored message before its text: who said it and when."""
+
+    role: str
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pickle
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from memfuse_memory.metrics import LatencyRecorder
@@ -104,11 +104,12 @@ class QueryBuffer:
         self,
         request: QueryRequest,
         hits: Sequence[Hit],
-        messages: Mapping[str, StoredMessage],
+        lookup: Callable[[str], StoredMessage | None],
         locate: Callable[[IdKey], str],
     ) -> list[dict[str, Any]]:
-        """Turn fused hits into results: scope re-checked (internal sessions left out unless named),
-        filters applied, one per message, sorted."""
+        """Turn ranked hits into results: each message looked up in rank order until ``top_k`` are
+        chosen, scope re-checked (internal sessions left out unless named), filters applied, one
+        per message, sorted."""
         wanted = request.filter_dict
         scope = request.scope
         limit = min(request.top_k, self.max_size)
@@ -116,7 +117,7 @@ class QueryBuffer:
         for hit in hits:
             if hit.score < request.min_score:
                 continue
-            message = messages.get(hit.message_id)
+            message = lookup(hit.message_id)
             if message is None or not scope.accepts(message.scope):
                 continue
             if not scope.accepts_time(to_micros(message.created_at)):

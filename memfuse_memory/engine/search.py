@@ -1,6 +1,7 @@
 """The query path: cache first, then every source in the query's scope (keywords over every
 acknowledged message, vectors of the HybridBuffer and of storage), fused, hydrated from the
-message store, filtered, deduplicated and sorted, then cached.
+message store (role and time of every candidate for ranking, the text of the top ones for the
+reply), filtered, deduplicated and sorted, then cached.
 
 Every acknowledged message is found by keyword from the moment ``add`` returns: the keyword index
 reads what was committed since its last search before it ranks (``storage.keyword_index``). The
@@ -27,7 +28,7 @@ from memfuse_memory.config import QueryConfig
 from memfuse_memory.embedding.base import Embedder
 from memfuse_memory.errors import EmbeddingError, StorageError
 from memfuse_memory.memory_service import MemoryService
-from memfuse_memory.models import Hit, QueryRequest, StoredMessage
+from memfuse_memory.models import Hit, MessageFacts, QueryRequest, StoredMessage
 from memfuse_memory.ranking.fusion import fuse
 from memfuse_memory.ranking.role_prior import favour_user_turns
 from memfuse_memory.ranking.time_boost import boost
@@ -61,6 +62,33 @@ def beside(task: Callable[[], T]) -> Callable[[], T]:
 def reply(data: dict[str, Any]) -> dict[str, Any]:
     """The seed's reply envelope."""
     return {"status": "success", "code": 200, "data": data}
+
+
+class RankedReader:
+    """The full messages of ranked candidates, read in rank order a chunk at a time as the reply is
+    assembled: ranking needs only each candidate's role and time, a reply the text of its top k."""
+
+    def __init__(
+        self, store: MessageStoreProtocol, user_id: str, ranked_ids: list[str], top_k: int, errors: list[str]
+    ) -> None:
+        self._store, self._user_id, self._ids, self._errors = store, user_id, ranked_ids, errors
+        self._chunk = max(2 * top_k, 20)  # room for a few candidates the filters leave out
+        self._position = {mid: at for at, mid in enumerate(ranked_ids)}
+        self._loaded: dict[str, StoredMessage] = {}
+        self._read_to = 0
+
+    def get(self, message_id: str) -> StoredMessage | None:
+        """The message, reading the chunks up to it first; None if deleted or unreadable."""
+        at = self._position.get(message_id)
+        while at is not None and self._read_to <= at:
+            part = self._ids[self._read_to : self._read_to + self._chunk]
+            self._read_to += len(part)
+            try:
+                self._loaded.update(self._store.messages_by_id(self._user_id, part))
+            except StorageError as exc:  # what was read stays in the (degraded) answer
+                self._errors.append(f"message store: {exc}")
+                self._read_to = len(self._ids)
+        return self._loaded.get(message_id)
 
 
 class QueryPath:
@@ -136,22 +164,27 @@ class QueryPath:
             vector_weight=self._settings.vector_weight,
         )
         try:
-            messages = self._store.messages_by_id(request.user_id, [hit.message_id for hit in hits])
+            facts = self._store.message_facts(request.user_id, [hit.message_id for hit in hits])
         except StorageError as exc:  # the hits cannot be read back: an empty, degraded answer
             errors.append(f"message store: {exc}")
-            messages = {}
-        hits = self._time_boost(request, hits, messages)
-        roles = {mid: message.role for mid, message in messages.items()}
-        hits = favour_user_turns(hits, roles, self._settings.assistant_weight, request.text)
-        return self._query_buffer.assemble(request, hits, messages, self._write_buffer.location), errors
+            facts = {}
+        hits = self._time_boost(request, hits, facts)
+        roles = {mid: fact.role for mid, fact in facts.items()}
+        ranked = [
+            hit
+            for hit in favour_user_turns(hits, roles, self._settings.assistant_weight, request.text)
+            if hit.message_id in facts
+        ]
+        reader = RankedReader(self._store, request.user_id, [hit.message_id for hit in ranked], request.top_k, errors)
+        return self._query_buffer.assemble(request, ranked, reader.get, self._write_buffer.location), errors
 
-    def _time_boost(self, request: QueryRequest, hits: list[Hit], messages: dict[str, StoredMessage]) -> list[Hit]:
+    def _time_boost(self, request: QueryRequest, hits: list[Hit], facts: dict[str, MessageFacts]) -> list[Hit]:
         """Favour the candidates whose time fits the query's time words (reorders, never removes)."""
         weight = self._settings.time_boost_weight
         hint = resolve(request.text, request.reference) if weight > 0 else None
         if hint is None or hint.empty:
             return hits
-        return boost(hits, {mid: message.created_at for mid, message in messages.items()}, hint, weight)
+        return boost(hits, {mid: fact.created_at for mid, fact in facts.items()}, hint, weight)
 
     def _keywords(self, request: QueryRequest, pool: int, errors: list[str]) -> dict[str, float]:
         try:

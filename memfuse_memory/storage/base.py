@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from memfuse_memory.models import IdKey, QueryRequest, Round, StoredMessage
+from memfuse_memory.models import IdKey, MessageFacts, QueryRequest, Round, StoredMessage
 from memfuse_memory.storage.keyword_index import KeywordFeed
 
 
@@ -53,6 +53,8 @@ class MessageStoreProtocol(Protocol):
     def rounds_by_id(self, round_keys: Sequence[IdKey]) -> list[Round]: ...
 
     def messages_by_id(self, user_id: str, ids: Sequence[str]) -> dict[str, StoredMessage]: ...
+
+    def message_facts(self, user_id: str, ids: Sequence[str]) -> dict[str, MessageFacts]: ...
 
     def existing_ids(self, user_id: str, ids: Sequence[str]) -> set[str]: ...
 

@@ -82,5 +82,9 @@ def test_reads_in_order(store: MessageStore) -> None:
     ]
     assert [m.content for m in store.export(user_id="u")] == ["one", "two", "three"]
     assert set(store.messages_by_id("u", ["r1-1", "nope"])) == {"r1-1"}
+    facts = store.message_facts("u", ["r1-0", "r1-1", "nope"])
+    whole = store.messages_by_id("u", ["r1-0", "r1-1"])
+    assert facts == {mid: (m.role, m.created_at) for mid, m in whole.items()}, "role and time, missing ids left out"
+    assert [f.role for f in facts.values()] == ["user", "assistant"] and store.message_facts("other", ["r1-0"]) == {}
     assert sorted(store.rounds_of_messages("u", ["r1-1", "r2-0"])) == ["r1", "r2"]
     assert [row["session_id"] for row in store.sessions("u")] == ["s"]

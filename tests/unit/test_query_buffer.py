@@ -61,7 +61,7 @@ def test_assemble_rechecks_scope_and_leaves_internal_sessions_out() -> None:
     messages = {m.id: m for r in (mine, other, internal) for m in r.messages}
     hits = [Hit(mid, score=1.0 - n / 10, retrieved_by=["keyword"]) for n, mid in enumerate(messages)]
     request = query_request("anything", user="u")
-    assembled = cache.assemble(request, hits, messages, lambda round_id: "storage")
+    assembled = cache.assemble(request, hits, messages.get, lambda round_id: "storage")
     assert [r["content"] for r in assembled] == ["mine"]
     assert assembled[0]["source"] == "storage" and assembled[0]["retrieval"]["methods"] == ["keyword"]
 
@@ -72,5 +72,5 @@ def test_assemble_leaves_out_hits_below_min_score() -> None:
     messages = {m.id: m for m in round_.messages}
     hits = [Hit("r1-0", score=0.9), Hit("r1-1", score=0.2)]
     request = replace(query_request("anything", user="u"), min_score=0.5)
-    assert [r["content"] for r in cache.assemble(request, hits, messages, lambda round_id: "storage")] == ["strong"]
-    assert len(cache.assemble(query_request("anything", user="u"), hits, messages, lambda rid: "storage")) == 2
+    assert [r["content"] for r in cache.assemble(request, hits, messages.get, lambda round_id: "storage")] == ["strong"]
+    assert len(cache.assemble(query_request("anything", user="u"), hits, messages.get, lambda rid: "storage")) == 2

@@ -15,7 +15,8 @@ from memfuse_memory.buffer.query_buffer import QueryBuffer
 from memfuse_memory.buffer.round_buffer import RoundBuffer
 from memfuse_memory.buffer.write_buffer import WriteBuffer
 from memfuse_memory.config import QueryConfig, RetryConfig
-from memfuse_memory.engine.search import QueryPath
+from memfuse_memory.engine.search import QueryPath, RankedReader
+from memfuse_memory.errors import StorageError
 from memfuse_memory.memory_service import MemoryService
 from memfuse_memory.storage.sqlite import MessageStore
 from memfuse_memory.tokens import TokenCounter
@@ -111,3 +112,56 @@ def test_the_user_turn_ranks_above_a_reply_unless_the_query_asks_what_the_assist
     assert [hit["id"] for hit in about_user] == ["r1-0", "r1-1"]
     about_reply, _ = path.queries.search(query_request("what gravel bike tips did you give?", user="alice"))
     assert about_reply[0]["id"] == "r1-1"
+
+
+def test_ranking_reads_role_and_time_of_every_candidate_and_the_text_of_the_top_ones_only(
+    make: Callable[..., QueryRig],
+) -> None:
+    path = make(limit=100)  # every buffered chunk embedded by the first query: both rank the same vectors
+    for n in range(60):
+        path.add(f"r{n}", f"kayak trip number {n}" + " kayak" * (n % 7))
+    reads: dict[str, list[int]] = {"facts": [], "texts": []}
+    facts, texts = path.store.message_facts, path.store.messages_by_id
+
+    def message_facts(user_id: str, ids: Any) -> Any:
+        reads["facts"].append(len(ids))
+        return facts(user_id, ids)
+
+    def messages_by_id(user_id: str, ids: Any) -> Any:
+        reads["texts"].append(len(ids))
+        return texts(user_id, ids)
+
+    path.store.message_facts = message_facts  # type: ignore[method-assign]
+    path.store.messages_by_id = messages_by_id  # type: ignore[method-assign]
+    top, errors = path.queries.search(query_request("kayak", top_k=3))
+    assert errors == [] and reads == {"facts": [60], "texts": [20]}, "one chunk of max(2 x top_k, 20) texts"
+    every, _ = path.queries.search(query_request("kayak", top_k=50))
+    assert [r["id"] for r in top] == [r["id"] for r in every[:3]], "the top 3 are the first 3 of the whole ranking"
+    assert reads["texts"][1:] == [60], "50 wanted: one chunk of 100 ids covers all 60 candidates"
+
+
+def test_the_reader_reads_chunks_in_rank_order_and_a_failed_read_degrades_the_rest(
+    make: Callable[..., QueryRig],
+) -> None:
+    path = make()
+    for n in range(50):
+        path.add(f"r{n}", f"canoe {n}")
+    ranked = [f"r{n}-0" for n in reversed(range(50))]
+    calls: list[list[str]] = []
+    texts = path.store.messages_by_id
+
+    def flaky(user_id: str, ids: Any) -> Any:
+        calls.append(list(ids))
+        if len(calls) == 3:
+            raise StorageError("disk I/O error")
+        return texts(user_id, ids)
+
+    path.store.messages_by_id = flaky  # type: ignore[method-assign]
+    errors: list[str] = []
+    reader = RankedReader(path.store, "alice", ranked, 5, errors)
+    assert reader.get("r49-0").content == "canoe 49" and calls == [ranked[:20]]
+    assert reader.get("r10-0").content == "canoe 10" and calls[1:] == [ranked[20:40]]
+    assert reader.get("r41-0").content == "canoe 41" and len(calls) == 2, "already read"
+    assert reader.get("r9-0") is None and errors == ["message store: disk I/O error"]
+    assert reader.get("r0-0") is None and len(calls) == 3, "no retry within the query"
+    assert reader.get("nope") is None and reader.get("r30-0").content == "canoe 30"

@@ -7,7 +7,7 @@ from typing import Any
 
 import psycopg
 
-from memfuse_memory.models import IdKey, Round, StoredMessage
+from memfuse_memory.models import IdKey, MessageFacts, Round, StoredMessage, from_micros
 from memfuse_memory.storage.postgres.connection import PgConnection, storage_error
 from memfuse_memory.storage.postgres.schema import MESSAGE_COLUMNS, to_message
 from memfuse_memory.storage.rows import export_where, group_rounds, session_summaries
@@ -95,6 +95,14 @@ class PgReads(PgConnection):
         sql = f"SELECT {MESSAGE_COLUMNS} {JOINED} WHERE m.user_id = %s AND m.id = ANY(%s)"
         rows = self._read(sql, (user_id, list(ids)))
         return {message.id: message for message in map(to_message, rows)}
+
+    def message_facts(self, user_id: str, ids: Sequence[str]) -> dict[str, MessageFacts]:
+        """Role and time of this user's stored messages among ``ids``: one narrow read, no text."""
+        if not ids:
+            return {}
+        query = "SELECT id, role, created_us FROM {s}.messages WHERE user_id = %s AND id = ANY(%s)"
+        rows = self._read(query, (user_id, list(ids)))
+        return {mid: MessageFacts(role, from_micros(micros)) for mid, role, micros in rows}
 
     def session_messages(
         self, user_id: str, session_id: str, *, pending_only: bool, limit: int | None, order: str
