@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
+from memfuse_memory.buffer.chunking import chunk_focus
 from memfuse_memory.buffer.hybrid_buffer import HybridEntry
 from memfuse_memory.config import RetryConfig
 from memfuse_memory.errors import StorageError, StorageUnavailableError, WriteRejectedError
@@ -104,9 +106,17 @@ class MemoryService:
     def query_vectors(self, vector: np.ndarray, request: QueryRequest, limit: int) -> list[VectorHit]:
         """Nearest stored chunks in the request's scope (one attempt: a query never waits on backoff)."""
         where = request.scope
-        return call_with_retry(
+        hits = call_with_retry(
             lambda: self.vectors.query(vector, where, limit), breaker=self.vector_breaker, config=self.retry, attempts=1
         )
+        whole = [chunk_focus(hit.chunk_id)[0] for hit in hits if not hit.message_ids]
+        if not whole:
+            return hits
+        members = self.store.round_message_ids(request.user_id, whole)
+        return [
+            hit if hit.message_ids else replace(hit, message_ids=members.get(chunk_focus(hit.chunk_id)[0], ()))
+            for hit in hits
+        ]
 
     def query_keywords(self, request: QueryRequest, limit: int, frame_weight: float = 1.0) -> dict[str, float]:
         """BM25 over every acknowledged message in scope (buffered or stored).

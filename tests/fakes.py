@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from memfuse_memory.buffer.chunking import chunk_focus
 from memfuse_memory.config import LimitsConfig
 from memfuse_memory.errors import EmbeddingError
 from memfuse_memory.models import QueryRequest, to_micros
@@ -86,7 +87,8 @@ class MemoryVectorStore:
         for item in candidates:
             if not where.accepts(item.chunk.scope) or not where.accepts_time(to_micros(item.chunk.created_at)):
                 continue
-            hits.append(VectorHit(item.chunk.id, item.chunk.message_ids, float(item.vector @ vector)))
+            _, focus = chunk_focus(item.chunk.id)  # as from Chroma: a round's messages are the store's to tell
+            hits.append(VectorHit(item.chunk.id, () if focus is None else (focus,), float(item.vector @ vector)))
         return sorted(hits, key=lambda hit: -hit.similarity)[:limit]
 
     def delete_session(self, user_id: str, session_id: str) -> None:

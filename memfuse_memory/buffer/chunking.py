@@ -26,6 +26,19 @@ class ChunkStrategy(Protocol):
 CHUNK_ID_SEPARATOR = "/"  # validation forbids it in every id, so the parts of a chunk id never blur
 
 
+def round_chunk_id(round_id: str) -> str:
+    """The vector id of a chunk of a whole round (the ``message`` strategy)."""
+    return f"{round_id}:0"
+
+
+def chunk_focus(cid: str) -> tuple[str, str | None]:
+    """The round a chunk id belongs to, and the message it is about (None: the whole round)."""
+    parts = cid.split(CHUNK_ID_SEPARATOR)
+    if len(parts) == 3:
+        return parts[0], parts[1]
+    return cid.removesuffix(":0"), None
+
+
 def chunk_id(round_id: str, message_id: str, part: int) -> str:
     """The vector id of one part of one message: distinct (round, message, part) never share it.
 
@@ -47,7 +60,7 @@ class MessageChunkStrategy:
     def chunk(self, rounds: Sequence[Round]) -> list[Chunk]:
         return [
             Chunk(
-                id=f"{r.id}:0",
+                id=round_chunk_id(r.id),
                 round_id=r.id,
                 scope=r.scope,
                 text="\n".join(_line(m) for m in r.messages),

@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from memfuse_memory.buffer.chunking import chunk_focus
 from memfuse_memory.config import VectorStoreConfig
 from memfuse_memory.errors import StorageError, WriteRejectedError
 from memfuse_memory.models import Chunk, to_micros
@@ -40,7 +41,10 @@ class VectorItem:
 
 @dataclass(frozen=True, slots=True)
 class VectorHit:
-    """A stored chunk close to a query: its focus messages and cosine similarity."""
+    """A stored chunk close to a query: its focus messages and cosine similarity. From Chroma, a
+    chunk of a whole round has no ``message_ids``: the message store knows the round's messages
+    (``MemoryService.query_vectors`` fills them in), and reading Chroma's metadata would double the
+    query's cost."""
 
     chunk_id: str
     message_ids: tuple[str, ...]
@@ -202,18 +206,15 @@ class ChromaVectorStore:
             where.user_id,
             create=False,
             operation=lambda collection: collection.query(
-                query_embeddings=vector[None, :], n_results=limit, where=condition, include=["metadatas", "distances"]
+                query_embeddings=vector[None, :], n_results=limit, where=condition, include=["distances"]
             ),
             missing=None,
         )
         if result is None:
             return []
-        ids, metadatas, distances = result["ids"][0], result["metadatas"][0], result["distances"][0]
         return [
-            VectorHit(
-                chunk_id=cid, message_ids=tuple(str(meta["message_ids"]).split(_ID_SEPARATOR)), similarity=1.0 - dist
-            )
-            for cid, meta, dist in zip(ids, metadatas, distances, strict=True)
+            VectorHit(chunk_id=cid, message_ids=_focus_ids(cid), similarity=1.0 - dist)
+            for cid, dist in zip(result["ids"][0], result["distances"][0], strict=True)
         ]
 
     def delete_session(self, user_id: str, session_id: str) -> None:
@@ -299,6 +300,12 @@ class ChromaVectorStore:
     def close(self) -> None:
         with self._lock:
             self._collections.clear()
+
+
+def _focus_ids(cid: str) -> tuple[str, ...]:
+    """The message a chunk id names, or none for a chunk of a whole round."""
+    _, message_id = chunk_focus(cid)
+    return () if message_id is None else (message_id,)
 
 
 def _write_items(collection: Any, items: Sequence[VectorItem]) -> None:

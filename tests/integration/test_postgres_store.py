@@ -191,6 +191,8 @@ def test_keyword_indexes_follow_another_engines_adds_deletes_and_edits(tmp_path:
         edited = theirs.messages_by_id("u", ["r2-0"])["r2-0"]
         assert theirs.message_facts("u", ["r2-0", "r1-0", "nope"]) == {"r2-0": (edited.role, edited.created_at)}
         assert theirs.message_facts("u", []) == {} and theirs.message_facts("other", ["r2-0"]) == {}
+        assert theirs.round_message_ids("u", ["r2", "r1", "nope"]) == {"r2": ("r2-0",)}, "r1's one message is gone"
+        assert theirs.round_message_ids("u", []) == {} and theirs.round_message_ids("other", ["r2"]) == {}
         theirs.update_messages("u", [dataclasses.replace(edited, content="a red kayak")])
         assert search("kayak") == ["r2-0", "r3-0"] and search("tandem") == [], "their edit is seen"
         theirs.delete_user("u")

@@ -8,7 +8,12 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memfuse_memory.buffer.chunking import ContextualChunkStrategy
+from memfuse_memory.buffer.chunking import (
+    ContextualChunkStrategy,
+    MessageChunkStrategy,
+    TurnChunkStrategy,
+    chunk_focus,
+)
 from memfuse_memory.config import LimitsConfig
 from memfuse_memory.errors import InvalidInputError
 from memfuse_memory.validation import check_id
@@ -61,3 +66,17 @@ def test_distinct_triples_never_share_a_chunk_id(
 
 def test_the_reported_collision_is_gone() -> None:
     assert set(_ids_of("a", "b:c", 1)).isdisjoint(_ids_of("a:b", "c", 1))
+
+
+@given(ids, ids, st.integers(1, 12))
+def test_every_chunk_id_names_its_round_and_focus(round_id: str, message_id: str, words: int) -> None:
+    """What a vector query reads back instead of Chroma's metadata: the round, and the message unless
+    the chunk is the whole round."""
+    built = round_of(round_id, " ".join(["w"] * words), "a reply")
+    round_ = replace(built, messages=[replace(built.messages[0], id=message_id), built.messages[1]])
+    for strategy in (MessageChunkStrategy(), TurnChunkStrategy(max_words=4), ContextualChunkStrategy(max_words=4)):
+        for chunk in strategy.chunk([round_]):
+            round_of_chunk, focus = chunk_focus(chunk.id)
+            assert round_of_chunk == round_id
+            assert (chunk.message_ids if focus is None else (focus,)) == chunk.message_ids
+            assert (focus is None) == (strategy.name == "message")

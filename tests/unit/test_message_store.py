@@ -86,5 +86,7 @@ def test_reads_in_order(store: MessageStore) -> None:
     whole = store.messages_by_id("u", ["r1-0", "r1-1"])
     assert facts == {mid: (m.role, m.created_at) for mid, m in whole.items()}, "role and time, missing ids left out"
     assert [f.role for f in facts.values()] == ["user", "assistant"] and store.message_facts("other", ["r1-0"]) == {}
+    members = store.round_message_ids("u", ["r2", "r1", "nope"])
+    assert members == {"r1": ("r1-0", "r1-1"), "r2": ("r2-0",)} and store.round_message_ids("other", ["r1"]) == {}
     assert sorted(store.rounds_of_messages("u", ["r1-1", "r2-0"])) == ["r1", "r2"]
     assert [row["session_id"] for row in store.sessions("u")] == ["s"]

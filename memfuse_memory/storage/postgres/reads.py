@@ -96,6 +96,19 @@ class PgReads(PgConnection):
         rows = self._read(sql, (user_id, list(ids)))
         return {message.id: message for message in map(to_message, rows)}
 
+    def round_message_ids(self, user_id: str, round_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The ids of each given round's remaining messages, in order (rounds without any left out)."""
+        if not round_ids:
+            return {}
+        query = (
+            "SELECT r.id, m.id FROM {s}.rounds r JOIN {s}.messages m ON m.round_seq = r.seq "
+            "WHERE r.user_id = %s AND r.id = ANY(%s) ORDER BY m.seq"
+        )
+        members: dict[str, list[str]] = {}
+        for round_id, message_id in self._read(query, (user_id, list(round_ids))):
+            members.setdefault(round_id, []).append(message_id)
+        return {round_id: tuple(ids) for round_id, ids in members.items()}
+
     def message_facts(self, user_id: str, ids: Sequence[str]) -> dict[str, MessageFacts]:
         """Role and time of this user's stored messages among ``ids``: one narrow read, no text."""
         if not ids:

@@ -94,13 +94,22 @@ class SqliteReads(SqliteConnection):
         rows = self._by_ids("SELECT m.id, m.role, m.created_us FROM messages m", user_id, ids)
         return {mid: MessageFacts(role, from_micros(micros)) for mid, role, micros in rows}
 
-    def _by_ids(self, select: str, user_id: str, ids: Sequence[str]) -> list[Any]:
-        """Rows of ``select`` for this user's messages among ``ids``, 500 ids per statement."""
+    def round_message_ids(self, user_id: str, round_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The ids of each given round's remaining messages, in order (rounds without any left out)."""
+        select = "SELECT m.seq, r.id, m.id FROM messages m JOIN rounds r ON r.seq = m.round_seq"
+        members: dict[str, list[str]] = {}
+        for _, round_id, message_id in sorted(self._by_ids(select, user_id, round_ids, key="r")):
+            members.setdefault(round_id, []).append(message_id)
+        return {round_id: tuple(ids) for round_id, ids in members.items()}
+
+    def _by_ids(self, select: str, user_id: str, ids: Sequence[str], key: str = "m") -> list[Any]:
+        """Rows of ``select`` for this user's messages (``key`` "m") or rounds ("r") among ``ids``, 500
+        ids per statement, each found through its table's (user_id, id) index."""
         rows: list[Any] = []
         for start in range(0, len(ids), 500):
             part = list(ids[start : start + 500])
             marks = ",".join("?" * len(part))
-            rows += self._read(f"{select} WHERE m.user_id = ? AND m.id IN ({marks})", [user_id, *part])
+            rows += self._read(f"{select} WHERE {key}.user_id = ? AND {key}.id IN ({marks})", [user_id, *part])
         return rows
 
     def user_version(self, user_id: str) -> int:
