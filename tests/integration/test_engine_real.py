@@ -115,6 +115,7 @@ def test_chroma_upserts_more_than_its_max_batch(tmp_path: Path, vector_store_con
     """A flush after a long outage can hold more chunks than Chroma takes in one call."""
     import numpy as np
 
+    from memfuse_memory.buffer.chunking import chunk_id
     from memfuse_memory.models import Chunk, Scope
     from memfuse_memory.scope import ScopeFilter
     from memfuse_memory.storage.vector_store import ChromaVectorStore, VectorItem
@@ -125,7 +126,10 @@ def test_chroma_upserts_more_than_its_max_batch(tmp_path: Path, vector_store_con
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     scope = Scope("bulk", "s")
     stamp = datetime.now(UTC)
-    items = [VectorItem(Chunk(f"c{n}", f"r{n}", scope, "x", (f"m{n}",), stamp), vectors[n]) for n in range(6000)]
+    items = [
+        VectorItem(Chunk(chunk_id(f"r{n}", f"m{n}", 0), f"r{n}", scope, "x", (f"m{n}",), stamp), vectors[n])
+        for n in range(6000)
+    ]
     store.upsert("bulk", items)
     hits = store.query(vectors[4321], ScopeFilter("bulk"), 3)
     assert hits[0].message_ids == ("m4321",)
