@@ -104,7 +104,9 @@ class MemoryService:
         )
 
     def query_vectors(self, vector: np.ndarray, request: QueryRequest, limit: int) -> list[VectorHit]:
-        """Nearest stored chunks in the request's scope (one attempt: a query never waits on backoff)."""
+        """Nearest stored chunks in the request's scope, each with its messages: a whole round's are
+        read from the message store, the vector store returns ids only (one attempt: a query never
+        waits on backoff)."""
         where = request.scope
         hits = call_with_retry(
             lambda: self.vectors.query(vector, where, limit), breaker=self.vector_breaker, config=self.retry, attempts=1
