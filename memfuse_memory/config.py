@@ -56,11 +56,12 @@ class HybridBufferConfig(_Section):
     """Transferred rounds kept as embedded chunks and as the original rounds until flushed."""
 
     max_size: int = Field(5, ge=1, description="Rounds held before the oldest are flushed to storage (FIFO).")
-    chunk_strategy: Literal["message", "turn", "contextual"] = Field(
-        "message",
+    chunk_strategy: Literal["message", "turn", "contextual", "user"] = Field(
+        "user",
         description="'message': one chunk per round; 'turn': one vector per message, long messages as overlapping "
         "passages (a message scores by its best passage); 'contextual': like 'turn', short messages given their "
-        "preceding turns as context.",
+        "preceding turns as context; 'user': user messages alone (long ones as passages), each reply with its "
+        "round up to it.",
     )
     embedding_model: str = Field(
         "all-MiniLM-L6-v2",
@@ -68,7 +69,7 @@ class HybridBufferConfig(_Section):
         description="'all-MiniLM-L6-v2' (the offline packaged model) or a local sentence-transformers folder.",
     )
     chunk_max_words: int = Field(
-        160, ge=8, description="Word budget of one chunk or passage ('turn' and 'contextual')."
+        160, ge=8, description="Word budget of one chunk or passage ('turn', 'contextual' and 'user')."
     )
     idle_flush_seconds: float = Field(
         30.0, gt=0, description="Sessions without writes for this long are transferred and flushed to storage."

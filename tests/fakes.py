@@ -120,6 +120,12 @@ class MemoryVectorStore:
                 return len(self.items.get(user_id, {}))
             return sum(len(bucket) for bucket in self.items.values())
 
+    def rounds(self, user_id: str | None = None) -> int:
+        """Rounds with at least one vector (a strategy may give a round several), summed over users."""
+        with self.lock:
+            buckets = [self.items.get(user_id, {})] if user_id is not None else list(self.items.values())
+            return sum(len({chunk_focus(cid)[0] for cid in bucket}) for bucket in buckets)
+
 
 def query_request(text: str, user: str = "alice", top_k: int = 5) -> QueryRequest:
     """A validated user-scoped query with the default sort, for tests below the engine."""

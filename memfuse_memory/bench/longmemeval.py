@@ -101,9 +101,16 @@ CANDIDATE_POOL_GRID: dict[str, dict[str, Any]] = {
 ``fusion --variants "candidate pool"``; 50 was the default before)."""
 
 
+CHUNK_STRATEGY_GRID: dict[str, dict[str, Any]] = {
+    f"chunk strategy {name}": {"buffer": _strategy(name)} for name in ("message", "user")
+}
+"""One vector per round against user messages embedded alone (as passages) and replies with their round,
+each with the default ranking, with ``fusion --variants "chunk strategy"``."""
+
+
 def tuning_grids() -> dict[str, dict[str, Any] | None]:
     """Every grid the ``fusion`` command chooses from on the tuning draw (``quality`` can run them too)."""
-    return FUSION_GRID | ROLE_PRIOR_GRID | FRAME_WORD_GRID | CANDIDATE_POOL_GRID
+    return FUSION_GRID | ROLE_PRIOR_GRID | FRAME_WORD_GRID | CANDIDATE_POOL_GRID | CHUNK_STRATEGY_GRID
 
 
 METRICS = lme_metrics.METRICS

@@ -4,6 +4,8 @@ all-MiniLM-L6-v2 reads at most 256 word pieces and silently ignores the rest, so
 ``turn`` strategy embeds each message alone and a long one as several overlapping passages (a
 message's vector score is then the best of its passages), and the ``contextual`` strategy does the
 same but gives short messages their preceding turns as context, each chunk within a word budget.
+The ``user`` strategy embeds what the user said alone, as passages, and each reply with the round
+it answers: a user turn is found by its own words, a reply by the exchange it belongs to.
 """
 
 from __future__ import annotations
@@ -148,6 +150,31 @@ class ContextualChunkStrategy:
         return chunks
 
 
+class UserChunkStrategy:
+    """User messages alone (long ones as overlapping passages); each other message with its round so far.
+
+    A reply is embedded as the ``role: content`` lines of its round up to and including it (for a
+    user-assistant pair, the whole round, as the ``message`` strategy embeds it), so its vector keeps
+    what it answers; a user message's vector is its own, so it no longer shares the reply's.
+    """
+
+    name = "user"
+
+    def __init__(self, max_words: int) -> None:
+        self.max_words = max_words
+
+    def chunk(self, rounds: Sequence[Round]) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for r in rounds:
+            for n, message in enumerate(r.messages):
+                if message.role == "user":
+                    texts = passages(message.role, message.content, self.max_words)
+                else:
+                    texts = ["\n".join(_line(m) for m in r.messages[: n + 1])]
+                chunks.extend(_message_chunks(r, message, texts))
+        return chunks
+
+
 def make_strategy(name: str, max_words: int) -> ChunkStrategy:
     """The strategy a config names; an unknown name is an error, never silently replaced."""
     if name == "message":
@@ -156,4 +183,6 @@ def make_strategy(name: str, max_words: int) -> ChunkStrategy:
         return TurnChunkStrategy(max_words)
     if name == "contextual":
         return ContextualChunkStrategy(max_words)
-    raise ConfigError(f"unknown chunk_strategy {name!r}: use 'message', 'turn' or 'contextual'")
+    if name == "user":
+        return UserChunkStrategy(max_words)
+    raise ConfigError(f"unknown chunk_strategy {name!r}: use 'message', 'turn', 'contextual' or 'user'")

@@ -150,9 +150,9 @@ async def test_async_tasks_many_sessions_and_users(tmp_path: Path) -> None:
         counts = verify(service.blocking(), ledger)
         counts["sessions"] = 200
         counts["flushes"] = outcome[0]
-        counts["chunks_in_vector_store"] = vectors.count()
+        counts["rounds_in_vector_store"] = vectors.rounds()
         counts["seconds"] = round(time.monotonic() - started, 2)
-        assert vectors.count() == 200 * ROUNDS
+        assert vectors.rounds() == 200 * ROUNDS
         assert service.get_stats()["storage"]["pending_rounds"] == 0
     assert_clean(counts, "asyncio")
 
@@ -171,7 +171,7 @@ def test_threads_through_the_blocking_facade(tmp_path: Path) -> None:
                 future.result(timeout=120)
         service.flush_all(timeout=60)
         counts = verify(service, ledger)
-        assert vectors.count() == 120 * ROUNDS
+        assert vectors.rounds() == 120 * ROUNDS
     counts["sessions"] = 120
     counts["seconds"] = round(time.monotonic() - started, 2)
     assert_clean(counts, "threads")
@@ -211,10 +211,10 @@ async def test_async_and_blocking_callers_with_deletes_on_one_engine(tmp_path: P
         counts = verify(blocking, ledger)
         for user, session in deleted:
             assert (await service.get_messages_by_session(session, user_id=user))["data"]["messages"] == []
-        assert (await service.export_messages(user_id="gone0"))["data"]["messages"] == [] and vectors.count(
+        assert (await service.export_messages(user_id="gone0"))["data"]["messages"] == [] and vectors.rounds(
             "gone1"
         ) == 0
-        assert vectors.count() == 160 * ROUNDS
+        assert vectors.rounds() == 160 * ROUNDS
     counts["sessions"] = 160
     counts["deleted_sessions"] = len(deleted)
     assert_clean(counts, "mixed")

@@ -107,7 +107,7 @@ def test_outage_keeps_accepting_degrades_queries_and_drains_after_recovery(
     assert stats["write_buffer"]["component_health"]["vector_store"].startswith("degraded")
     assert ("closed", "open") in recorder.transitions
     assert ("open", "half_open") in recorder.transitions and ("half_open", "open") in recorder.transitions
-    assert inner.count() == 0
+    assert inner.rounds() == 0
 
     faulty.faults.heal()
     attempts = drain(service, DEADLINE)
@@ -171,11 +171,11 @@ def test_every_kth_call_failing_loses_and_duplicates_nothing(
     assert faulty.faults.failures["upsert"] >= 1
     lost, duplicates = check_nothing_lost(service, inner, acknowledged)
     rounds = service.get_stats()["storage"]["rounds"]
-    assert inner.count() == rounds == 60
+    assert inner.rounds() == rounds == 60
     print(
         f"\n[faults/every_3rd] accepted_adds=60 upsert_calls={faulty.faults.calls['upsert']} "
         f"upsert_failures={faulty.faults.failures['upsert']} flush_attempts={attempts} "
-        f"chunks_stored={inner.count()} lost={lost} duplicates={duplicates}"
+        f"rounds_indexed={inner.rounds()} lost={lost} duplicates={duplicates}"
     )
     assert lost == 0 and duplicates == 0
 
@@ -274,7 +274,7 @@ def test_delete_during_outage_is_typed_and_changes_nothing(
     with pytest.raises(StorageUnavailableError):
         service.delete_messages(ids[:1], user_id="u")
     assert [m["id"] for m in service.export_messages(all_users=True)["data"]["messages"]] == ids
-    assert inner.count("u") == 1
+    assert inner.rounds("u") == 1
     faulty.faults.heal()
     breaker = service.engine.memory.vector_breaker
     deadline = time.monotonic() + DEADLINE
@@ -282,7 +282,7 @@ def test_delete_during_outage_is_typed_and_changes_nothing(
         assert time.monotonic() < deadline
         threading.Event().wait(0.02)
     assert service.delete_session("s", user_id="u")["data"]["deleted_messages"] == 2
-    assert service.export_messages(all_users=True)["data"]["messages"] == [] and inner.count("u") == 0
+    assert service.export_messages(all_users=True)["data"]["messages"] == [] and inner.rounds("u") == 0
 
 
 def test_close_during_outage_then_restart_indexes_everything(
@@ -294,7 +294,7 @@ def test_close_during_outage_then_restart_indexes_everything(
     for n in range(8):
         acknowledged["s"] += first.add(turn(f"before close {n}"), session_id="s", user_id="u")["data"]["message_ids"]
     first.close()
-    assert inner.count() == 0
+    assert inner.rounds() == 0
     faulty.faults.heal()
     second = open_service()
     recovered = second.get_stats()["service"]["recovered_rounds"]

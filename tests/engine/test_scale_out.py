@@ -182,7 +182,7 @@ def test_pending_rounds_picked_up_by_a_second_engine_are_stored_once(
     assert second.engine.recovered_rounds == 3, "the other engine's pending rounds are picked up at start"
     first.flush_all()
     second.flush_all()
-    assert vectors.count("alice") == 3
+    assert vectors.rounds("alice") == 3
     assert sorted(m["id"] for m in second.export_messages(user_id="alice")["data"]["messages"]) == sorted(ids)
     assert first.get_stats()["storage"]["pending_rounds"] == 0
 
@@ -200,7 +200,7 @@ def test_a_running_engine_adopts_rounds_a_stopped_engine_left_pending(
         time.sleep(0.05)
     assert survivor.get_stats()["storage"]["pending_rounds"] == 0
     assert survivor.get_stats()["index_worker"]["adopted_rounds"] == 3
-    assert vectors.count("alice") == 3
+    assert vectors.rounds("alice") == 3
     assert [r["id"] for r in survivor.query("cello", top_k=5, user_id="alice")["data"]["results"]] != []
     assert sorted(m["id"] for m in survivor.export_messages(user_id="alice")["data"]["messages"]) == sorted(ids)
 

@@ -84,7 +84,7 @@ def test_flush_all_stores_everything_and_buffer_only_empties(
     assert len(memory.get_messages_by_session("s", user_id="u", buffer_only=True)["data"]["messages"]) == 14
     reply = memory.flush_all()
     assert reply["status"] == "success"
-    assert vectors.count("u") == 7
+    assert vectors.rounds("u") == 7
     assert memory.get_messages_by_session("s", user_id="u", buffer_only=True)["data"]["messages"] == []
     assert len(memory.get_messages_by_session("s", user_id="u")["data"]["messages"]) == 14
     stats = memory.get_stats()
@@ -100,7 +100,7 @@ def test_hybrid_fifo_flushes_oldest_beyond_max_size(make_memory: Factory, vector
     memory.engine.worker.wait_caught_up(None)
     stats = memory.get_stats()
     assert stats["hybrid_buffer"]["round_count"] <= 2
-    assert vectors.count("u") >= 3
+    assert vectors.rounds("u") >= 3
 
 
 def test_user_isolation_and_session_scope(memory: BlockingBufferService) -> None:
@@ -185,11 +185,11 @@ def test_delete_user_removes_everything(memory: BlockingBufferService, vectors: 
     memory.add(turn("keep me", "ok"), session_id="a", user_id="kept")
     reply = memory.delete_user("gone")
     assert reply["data"]["deleted_messages"] == 4
-    assert vectors.count("gone") == 0
+    assert vectors.rounds("gone") == 0
     assert memory.query("delete me", user_id="gone")["data"]["results"] == []
     assert memory.get_messages_by_session("b", user_id="gone")["data"]["messages"] == []
     memory.flush_all()
-    assert vectors.count("gone") == 0 and vectors.count("kept") == 1
+    assert vectors.rounds("gone") == 0 and vectors.rounds("kept") == 1
 
 
 def count_messages(memory: BlockingBufferService) -> int:

@@ -86,7 +86,7 @@ async def test_add_never_waits_for_embedding_nor_runs_it_on_the_loop(tmp_path: A
         assert len(history["data"]["messages"]) == 10
         embedder.gate.set()
         await service.flush_all()
-        assert vectors.count("u") == 5
+        assert vectors.rounds("u") == 5
     assert threading.main_thread().ident not in embedder.threads
 
 
@@ -100,10 +100,10 @@ def test_embedding_failure_is_retried_never_faked(
     memory.add(turn("robust text", "ok"), session_id="s", user_id="u")
     with pytest.raises(EmbeddingError, match="pending"):
         memory.flush_all()
-    assert vectors.count("u") == 0
+    assert vectors.rounds("u") == 0
     assert memory.get_stats()["storage"]["pending_rounds"] == 1
     memory.flush_all()
-    assert vectors.count("u") == 1
+    assert vectors.rounds("u") == 1
     assert memory.get_stats()["index_worker"]["failures"] >= 1
 
 
@@ -134,7 +134,7 @@ def test_storage_outage_keeps_accepting_and_recovers(make_memory: Factory, vecto
         assert not waited.wait(0.02) and breaker.reset_seconds < 1
     memory.flush_all()
     assert breaker.state == "closed"
-    assert vectors.count("u") == 2
+    assert vectors.rounds("u") == 2
     assert memory.get_stats()["storage"]["pending_rounds"] == 0
     assert not memory.query("outage", user_id="u")["data"]["degraded"]
 
@@ -143,13 +143,13 @@ def test_restart_reindexes_what_was_not_stored(make_memory: Factory, vectors: Me
     first = make_memory()
     ids = [first.add(turn(f"restart {n}", "ok"), session_id="s", user_id="u")["data"]["message_ids"] for n in range(3)]
     first.engine.close(flush=False)
-    assert vectors.count("u") == 0
+    assert vectors.rounds("u") == 0
     second = make_memory()
     assert second.get_stats()["service"]["recovered_rounds"] == 3
     history = second.get_messages_by_session("s", user_id="u")["data"]["messages"]
     assert [m["id"] for m in history] == [i for pair in ids for i in pair]
     second.flush_all()
-    assert vectors.count("u") == 3
+    assert vectors.rounds("u") == 3
 
 
 def test_idle_sessions_are_flushed_by_the_timer(make_memory: Factory, vectors: MemoryVectorStore) -> None:
@@ -158,7 +158,7 @@ def test_idle_sessions_are_flushed_by_the_timer(make_memory: Factory, vectors: M
     done = threading.Event()
 
     def stored() -> bool:
-        return vectors.count("u") == 1 and memory.get_stats()["storage"]["pending_rounds"] == 0
+        return vectors.rounds("u") == 1 and memory.get_stats()["storage"]["pending_rounds"] == 0
 
     for _ in range(100):  # the idle timer is the behaviour under test: poll it, bounded
         if stored():
@@ -172,7 +172,7 @@ def test_idle_sessions_are_flushed_by_the_timer(make_memory: Factory, vectors: M
 def test_buffer_disabled_writes_through(make_memory: Factory, vectors: MemoryVectorStore) -> None:
     memory = make_memory(buffer__enabled=False)
     memory.add(turn("write through", "ok"), session_id="s", user_id="u")
-    assert vectors.count("u") == 1
+    assert vectors.rounds("u") == 1
     assert memory.get_stats()["storage"]["pending_rounds"] == 0
 
 
@@ -198,7 +198,7 @@ def test_delete_messages_is_exact_and_reindexes_partial_rounds(
     other = memory.add(turn("whole round goes", "entirely"), session_id="s", user_id="u")["data"]["message_ids"]
     memory.add(turn("someone else's mango", "theirs"), session_id="s", user_id="v")
     memory.flush_all()
-    assert vectors.count("u") == 2
+    assert vectors.rounds("u") == 2
     reply = memory.delete_messages([kept[1], *other, "no-such-id"], user_id="u")
     assert reply["data"]["deleted_messages"] == 3
     history = memory.get_messages_by_session("s", user_id="u")["data"]["messages"]
@@ -206,7 +206,7 @@ def test_delete_messages_is_exact_and_reindexes_partial_rounds(
     assert memory.query("mango", user_id="u")["data"]["results"] == []
     assert memory.delete_messages([kept[0]], user_id="v")["data"]["deleted_messages"] == 0  # not v's message
     memory.flush_all()
-    assert vectors.count("u") == 1  # the partial round was re-embedded without the deleted message
+    assert vectors.rounds("u") == 1  # the partial round was re-embedded without the deleted message
     (item,) = vectors.items["u"].values()
     assert "mango" not in item.chunk.text and "kiwi" in item.chunk.text
     assert memory.query("mango", user_id="v")["data"]["results"]
@@ -262,8 +262,9 @@ def test_continue_round_joins_a_reply_to_its_question(
     ]
     assert memory.get_stats()["round_buffer"]["round_count"] == 1
     memory.flush_all()
-    (item,) = vectors.items["u"].values()
-    assert item.chunk.text == "user: which tea do I like?\nassistant: You like jasmine tea."
+    texts = sorted(item.chunk.text for item in vectors.items["u"].values())
+    # the reply is embedded with the question it answers (the default `user` chunk strategy)
+    assert texts == ["user: which tea do I like?", "user: which tea do I like?\nassistant: You like jasmine tea."]
     fresh = memory.add(
         [{"role": "assistant", "content": "anything else?"}], session_id="s", user_id="u", continue_round=True
     )
@@ -281,8 +282,8 @@ def test_continue_round_survives_restart(make_memory: Factory, vectors: MemoryVe
     assert [m["content"] for m in history] == ["q", "a"] and history[0]["round_id"] == history[1]["round_id"]
     second.add([{"role": "assistant", "content": "more"}], session_id="s", user_id="u", continue_round=True)
     second.flush_all()
-    (item,) = vectors.items["u"].values()
-    assert item.chunk.text == "user: q\nassistant: a\nassistant: more"
+    texts = sorted(item.chunk.text for item in vectors.items["u"].values())
+    assert texts == ["user: q", "user: q\nassistant: a", "user: q\nassistant: a\nassistant: more"]
 
 
 def test_rounds_flush_between_embedding_batches_of_a_burst(
@@ -303,15 +304,15 @@ def test_rounds_flush_between_embedding_batches_of_a_burst(
     for _ in range(4):
         gate.release()
     deadline = time.monotonic() + 10
-    while vectors.count("u") == 0 and time.monotonic() < deadline:
+    while vectors.rounds("u") == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     pending = memory.get_stats()["hybrid_buffer"]["pending_embeddings"]
-    assert vectors.count("u") > 0, "nothing was flushed while the burst was still being embedded"
+    assert vectors.rounds("u") > 0, "nothing was flushed while the burst was still being embedded"
     assert pending > 0, "the burst was embedded completely; the test did not hold it back"
     for _ in range(100):
         gate.release()
     memory.flush_all(timeout=10)
-    assert vectors.count("u") == 12 and memory.get_stats()["storage"]["pending_rounds"] == 0
+    assert vectors.rounds("u") == 12 and memory.get_stats()["storage"]["pending_rounds"] == 0
 
 
 def test_a_data_dir_that_is_a_file_or_cannot_be_created_is_a_named_error(tmp_path: Any) -> None:

@@ -116,6 +116,7 @@ def test_fusion_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(longmemeval, "ROLE_PRIOR_GRID", {})  # the fusion command runs these grids too
     monkeypatch.setattr(longmemeval, "FRAME_WORD_GRID", {})
     monkeypatch.setattr(longmemeval, "CANDIDATE_POOL_GRID", {})
+    monkeypatch.setattr(longmemeval, "CHUNK_STRATEGY_GRID", {})
     results = run(tmp_path, "fusion", "--tuning-questions", "6", "--haystack-sessions", "2")
     assert set(results["fusion"]["variants"]) == set(grid)
     assert results["fusion"]["questions"] == len(longmemeval.tuning_subset(longmemeval.load_questions(), 6))

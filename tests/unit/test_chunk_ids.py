@@ -12,6 +12,7 @@ from memfuse_memory.buffer.chunking import (
     ContextualChunkStrategy,
     MessageChunkStrategy,
     TurnChunkStrategy,
+    UserChunkStrategy,
     chunk_focus,
 )
 from memfuse_memory.config import LimitsConfig
@@ -74,7 +75,13 @@ def test_every_chunk_id_names_its_round_and_focus(round_id: str, message_id: str
     the chunk is the whole round."""
     built = round_of(round_id, " ".join(["w"] * words), "a reply")
     round_ = replace(built, messages=[replace(built.messages[0], id=message_id), built.messages[1]])
-    for strategy in (MessageChunkStrategy(), TurnChunkStrategy(max_words=4), ContextualChunkStrategy(max_words=4)):
+    strategies = (
+        MessageChunkStrategy(),
+        TurnChunkStrategy(max_words=4),
+        ContextualChunkStrategy(max_words=4),
+        UserChunkStrategy(max_words=4),
+    )
+    for strategy in strategies:
         for chunk in strategy.chunk([round_]):
             round_of_chunk, focus = chunk_focus(chunk.id)
             assert round_of_chunk == round_id

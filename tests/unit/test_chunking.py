@@ -1,4 +1,5 @@
-"""Chunk strategies: one chunk per round, or long turns split and short ones given context."""
+"""Chunk strategies: one chunk per round, or long turns split and short ones given context, or user turns
+alone and replies with their round."""
 
 from __future__ import annotations
 
@@ -51,4 +52,24 @@ def test_turn_strategy_gives_each_message_its_vector_and_long_ones_overlapping_p
     assert len(passages) == 3 and all(len(words) <= 20 for words in passages)
     assert set().union(*passages) == set(long_text.split())
     assert passages[0][-4:] == passages[1][:4]  # a fifth of the budget overlaps
+    assert len({c.id for c in chunks}) == len(chunks)
+
+
+def test_user_strategy_embeds_user_turns_alone_and_replies_with_their_round() -> None:
+    long_text = " ".join(f"w{i}" for i in range(50))
+    rounds = [round_of("r1", "my cat is Miso", "nice cat", "more", "sure"), round_of("r2", long_text, "ok")]
+    chunks = make_strategy("user", 20).chunk(rounds)
+    by_message: dict[str, list[str]] = {}
+    for chunk in chunks:
+        assert len(chunk.message_ids) == 1
+        by_message.setdefault(chunk.message_ids[0], []).append(chunk.text)
+    assert by_message["r1-0"] == ["user: my cat is Miso"]
+    assert by_message["r1-1"] == ["user: my cat is Miso\nassistant: nice cat"]
+    # the same text the message strategy embeds for a user-assistant pair, so both share cached vectors
+    assert by_message["r2-1"] == [MessageChunkStrategy().chunk([rounds[1]])[0].text]
+    assert by_message["r1-2"] == ["user: more"]  # a later user turn: alone
+    assert by_message["r1-3"] == ["user: my cat is Miso\nassistant: nice cat\nuser: more\nassistant: sure"]
+    passages = [text.split()[1:] for text in by_message["r2-0"]]
+    assert len(passages) == 3 and all(len(words) <= 20 for words in passages)
+    assert set().union(*passages) == set(long_text.split())
     assert len({c.id for c in chunks}) == len(chunks)

@@ -47,7 +47,7 @@ def test_seed_defaults_hold() -> None:
     assert (config.buffer.round_buffer.max_tokens, config.buffer.round_buffer.max_size) == (800, 5)
     assert config.buffer.round_buffer.token_model == "gpt-4o-mini"
     assert config.buffer.hybrid_buffer.max_size == 5
-    assert config.buffer.hybrid_buffer.chunk_strategy == "message"
+    assert config.buffer.hybrid_buffer.chunk_strategy == "user"
     assert config.buffer.hybrid_buffer.embedding_model == "all-MiniLM-L6-v2"
     assert (config.buffer.query.max_size, config.buffer.query.cache_size) == (15, 100)
     assert (config.buffer.query.default_sort_by, config.buffer.query.default_order) == ("score", "desc")
