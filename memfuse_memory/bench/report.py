@@ -227,8 +227,10 @@ def write(out: Path, results: dict[str, Any]) -> list[str]:
             "## Ingest throughput",
             "",
             f"{t['rounds']} rounds (user + assistant) through add and flush_all: {t['memfuse_rounds_per_s']} rounds/s; "
-            f"raw MiniLM on the same chunk texts at batch {t['batch_size']}: {t['raw_embedding_rounds_per_s']} /s; "
-            f"ratio {t['ratio']} (target >= 0.85).",
+            f"raw MiniLM on the same chunk texts at batch {t['batch_size']}: "
+            f"{t['raw_embedding_rounds_per_s']} rounds/s; "
+            f"ratio {t['ratio']} (target >= 0.85); chunk strategy {t.get('chunk_strategy', 'message')}, "
+            f"{t.get('texts_per_round', 1.0)} texts embedded a round.",
             "",
         ]
     if "quality" in results:
