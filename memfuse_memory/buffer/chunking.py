@@ -4,8 +4,8 @@ all-MiniLM-L6-v2 reads at most 256 word pieces and silently ignores the rest, so
 ``turn`` strategy embeds each message alone and a long one as several overlapping passages (a
 message's vector score is then the best of its passages), and the ``contextual`` strategy does the
 same but gives short messages their preceding turns as context, each chunk within a word budget.
-The ``user`` strategy embeds what the user said alone, as passages, and each reply with the round
-it answers: a user turn is found by its own words, a reply by the exchange it belongs to.
+The ``user`` strategy embeds what the user said alone, as passages, and each reply after the user
+messages it answers: a user turn is found by its own words, a reply by the exchange it belongs to.
 """
 
 from __future__ import annotations
@@ -151,11 +151,13 @@ class ContextualChunkStrategy:
 
 
 class UserChunkStrategy:
-    """User messages alone (long ones as overlapping passages); each other message with its round so far.
+    """User messages alone (long ones as overlapping passages); each other message with what it answers.
 
-    A reply is embedded as the ``role: content`` lines of its round up to and including it (for a
-    user-assistant pair, the whole round, as the ``message`` strategy embeds it), so its vector keeps
-    what it answers; a user message's vector is its own, so it no longer shares the reply's.
+    A reply is embedded as the ``role: content`` lines of the user messages just before it (the
+    last run of them in its round) followed by its own line: for a user-assistant pair exactly the
+    text the ``message`` strategy embeds, so its vector keeps the question it answers; a user
+    message's vector is its own, so it no longer shares the reply's. Each reply repeats only its
+    question, so a round of many replies stays linear in size.
     """
 
     name = "user"
@@ -166,11 +168,17 @@ class UserChunkStrategy:
     def chunk(self, rounds: Sequence[Round]) -> list[Chunk]:
         chunks: list[Chunk] = []
         for r in rounds:
-            for n, message in enumerate(r.messages):
+            question: list[str] = []
+            asked = False  # whether a reply came since the last user message
+            for message in r.messages:
                 if message.role == "user":
+                    if asked:
+                        question, asked = [], False
+                    question.append(_line(message))
                     texts = passages(message.role, message.content, self.max_words)
                 else:
-                    texts = ["\n".join(_line(m) for m in r.messages[: n + 1])]
+                    asked = True
+                    texts = ["\n".join([*question, _line(message)])]
                 chunks.extend(_message_chunks(r, message, texts))
         return chunks
 

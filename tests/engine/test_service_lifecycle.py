@@ -283,7 +283,7 @@ def test_continue_round_survives_restart(make_memory: Factory, vectors: MemoryVe
     second.add([{"role": "assistant", "content": "more"}], session_id="s", user_id="u", continue_round=True)
     second.flush_all()
     texts = sorted(item.chunk.text for item in vectors.items["u"].values())
-    assert texts == ["user: q", "user: q\nassistant: a", "user: q\nassistant: a\nassistant: more"]
+    assert texts == ["user: q", "user: q\nassistant: a", "user: q\nassistant: more"]
 
 
 def test_rounds_flush_between_embedding_batches_of_a_burst(

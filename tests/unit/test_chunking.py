@@ -3,6 +3,8 @@ alone and replies with their round."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from memfuse_memory.buffer.chunking import ContextualChunkStrategy, MessageChunkStrategy, make_strategy
@@ -68,8 +70,20 @@ def test_user_strategy_embeds_user_turns_alone_and_replies_with_their_round() ->
     # the same text the message strategy embeds for a user-assistant pair, so both share cached vectors
     assert by_message["r2-1"] == [MessageChunkStrategy().chunk([rounds[1]])[0].text]
     assert by_message["r1-2"] == ["user: more"]  # a later user turn: alone
-    assert by_message["r1-3"] == ["user: my cat is Miso\nassistant: nice cat\nuser: more\nassistant: sure"]
+    assert by_message["r1-3"] == ["user: more\nassistant: sure"]  # a reply carries the question it answers
     passages = [text.split()[1:] for text in by_message["r2-0"]]
     assert len(passages) == 3 and all(len(words) <= 20 for words in passages)
     assert set().union(*passages) == set(long_text.split())
     assert len({c.id for c in chunks}) == len(chunks)
+
+
+def test_user_strategy_repeats_only_the_question_so_many_replies_stay_linear() -> None:
+    """A tool-calling round: each reply carries the user message before it, never the other replies."""
+    question = " ".join(["word"] * 50)
+    replies = [f"reply {n}" for n in range(200)]
+    r = round_of("r", question, *replies)
+    r = replace(r, messages=[r.messages[0], *(replace(m, role="assistant") for m in r.messages[1:])])
+    chunks = make_strategy("user", 160).chunk([r])
+    assert len(chunks) == 201
+    for chunk, reply in zip(chunks[1:], replies, strict=True):
+        assert chunk.text == f"user: {question}\nassistant: {reply}"
