@@ -60,8 +60,8 @@ class HybridBufferConfig(_Section):
         "user",
         description="'message': one chunk per round; 'turn': one vector per message, long messages as overlapping "
         "passages (a message scores by its best passage); 'contextual': like 'turn', short messages given their "
-        "preceding turns as context; 'user': user messages alone (long ones as passages), each reply with its "
-        "round up to it.",
+        "preceding turns as context; 'user': user messages alone (long ones as passages), each reply after the "
+        "user messages it answers.",
     )
     embedding_model: str = Field(
         "all-MiniLM-L6-v2",

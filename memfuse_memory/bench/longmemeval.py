@@ -104,7 +104,7 @@ CANDIDATE_POOL_GRID: dict[str, dict[str, Any]] = {
 CHUNK_STRATEGY_GRID: dict[str, dict[str, Any]] = {
     f"chunk strategy {name}": {"buffer": _strategy(name)} for name in ("message", "user")
 }
-"""One vector per round against user messages embedded alone (as passages) and replies with their round,
+"""One vector per round against user messages embedded alone (as passages) and replies with the question they answer,
 each with the default ranking, with ``fusion --variants "chunk strategy"``."""
 
 
